@@ -1,0 +1,11 @@
+"""VAE Separation Lab: `streamlit run app.py`."""
+import streamlit as st
+
+st.set_page_config(page_title="VAE Separation Lab", page_icon=":material/call_split:", layout="wide")
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/image_separation.py", title="Image separation", icon=":material/image:",
+            url_path="image-separation"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,59 @@
+"""Widgets and cached resources shared by every page."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from vae_core import LabError, load_checkpoint
+from vae_core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints
+from vae_core.separation import ImageSeparator
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+def _load_separator(path: str, sidecar_mtime: float) -> ImageSeparator:
+    # sidecar_mtime is part of the cache key: a re-trained checkpoint is reloaded, not served stale.
+    return load_checkpoint(path)
+
+
+def load_separator(info: CheckpointInfo) -> ImageSeparator:
+    return _load_separator(str(info.path), (info.path / SIDECAR).stat().st_mtime)
+
+
+def checkpoint_picker_ui(task: str = "image", key: str = "checkpoint") -> CheckpointInfo | None:
+    """Sidebar picker over shipped and user checkpoints of ``task``; remembers the choice per session."""
+    infos = list_checkpoints(task)
+    if not infos:
+        st.sidebar.warning("No checkpoints found. Train one with `python -m vae_core train image`.")
+        return None
+    labels = [c.label for c in infos]
+    remembered = st.session_state.get(f"{key}_label")
+    index = labels.index(remembered) if remembered in labels else next(
+        (i for i, c in enumerate(infos) if c.name == "image-conv"), 0)
+    label = st.sidebar.selectbox("Checkpoint", labels, index=index, key=f"{key}_select",
+                                 help="Shipped models and the runs you trained yourself.")
+    st.session_state[f"{key}_label"] = label
+    info = infos[labels.index(label)]
+    m = info.meta.get("test_metrics", {}).get("projected")
+    cfg = info.meta.get("train_config", {})
+    st.sidebar.caption(
+        f"{info.kind} model · latent {info.meta.get('model_config', {}).get('latent_dim', '?')} · "
+        f"β {cfg.get('beta', '?')}" + (f" · test PSNR {m['psnr_mean']:.1f} dB" if m else "")
+    )
+    return info
+
+
+def load_separator_ui(info: CheckpointInfo | None) -> ImageSeparator | None:
+    """Load the chosen checkpoint, or show one clear sentence on why it cannot be used."""
+    if info is None:
+        return None
+    try:
+        return load_separator(info)
+    except LabError as exc:
+        st.error(str(exc))
+        return None
+
+
+def image_scale() -> int:
+    """Upscaling factor for 28x28 images (crisp on a projector)."""
+    return 5

@@ -1,0 +1,147 @@
+"""Image separation: un-mix a digit and a clothing item, one pair or a batch."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
+from vae_core import LabError
+from vae_core.image_demo import (CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid,
+                                 load_test_images, prior_samples, separate_pair, tile, upscale)
+from vae_core.separation import ImageSeparator
+
+
+@st.cache_resource(show_spinner="Loading the test sets…")
+def _test_images() -> TestImages:
+    return load_test_images()
+
+
+def test_images_ui() -> TestImages | None:
+    try:
+        return _test_images()
+    except LabError as exc:
+        st.error(f"{exc} The model still runs: generate samples from its prior below.")
+        return None
+
+
+def source_picker_ui(source: str, images: TestImages) -> int:
+    """Pick one test image of ``source`` by class, by index, or at random; returns its test index."""
+    names = CLASS_NAMES[source]
+    mode = st.radio(f"Choose the {source} by", ["class", "index", "random"], horizontal=True, key=f"{source}_mode")
+    n = len(images.digits)
+    if mode == "class":
+        label = st.selectbox("Class", range(10), format_func=lambda i: names[i], key=f"{source}_class",
+                             index=3 if source == "digit" else 0)
+        candidates = images.indices_of_class(source, label)
+        k = st.number_input(f"Example (of {len(candidates)})", 0, len(candidates) - 1, 0, key=f"{source}_example")
+        return int(candidates[int(k)])
+    if mode == "index":
+        return int(st.number_input("Test-set index", 0, n - 1, 0 if source == "digit" else 1, key=f"{source}_index"))
+    key = f"{source}_random"
+    if st.button(f"New random {source}", key=f"{source}_reroll") or key not in st.session_state:
+        st.session_state[key] = int(np.random.default_rng().integers(n))
+    st.caption(f"Test-set index {st.session_state[key]}")
+    return st.session_state[key]
+
+
+def mixing_ui() -> tuple[float, float, bool]:
+    c1, c2, c3 = st.columns([2, 2, 1])
+    weight = c1.slider("Mixing weight w of the digit", 0.05, 0.95, 0.5, 0.05, key="weight",
+                       help="mixture = w·digit + (1-w)·clothing")
+    noise = c2.slider("Noise (std of added Gaussian noise)", 0.0, 0.5, 0.0, 0.01, key="noise")
+    project = c3.toggle("Mixture consistency", value=True, key="project",
+                        help="Add back the residual so the two outputs re-mix exactly to the input "
+                             "(Wisdom et al. 2019).")
+    return weight, noise, project
+
+
+def pair_result_ui(r: PairResult, images: TestImages, digit_index: int, clothing_index: int) -> None:
+    s = image_scale()
+    d_name = CLASS_NAMES["digit"][images.digit_labels[digit_index]]
+    c_name = CLASS_NAMES["clothing"][images.clothing_labels[clothing_index]]
+    cols = st.columns(6)
+    shown = [(r.mixture, "mixture (input)"), (r.estimates[0], "separated digit"),
+             (r.estimates[1], "separated clothing"), (r.remix, "re-mixed reconstruction"),
+             (r.truth[0], f"true digit: {d_name}"), (r.truth[1], f"true clothing: {c_name}")]
+    for col, (img, caption) in zip(cols, shown):
+        col.image(upscale(img, s), caption=caption, clamp=True, use_container_width=True)
+    m = st.columns(4)
+    m[0].metric("Digit PSNR", f"{r.psnr[0]:.2f} dB", f"{r.psnr[0] - r.mixture_psnr[0]:+.2f} dB vs mixture")
+    m[1].metric("Clothing PSNR", f"{r.psnr[1]:.2f} dB", f"{r.psnr[1] - r.mixture_psnr[1]:+.2f} dB vs mixture")
+    m[2].metric("Digit SSIM", f"{r.ssim[0]:.3f}")
+    m[3].metric("Clothing SSIM", f"{r.ssim[1]:.3f}")
+    st.caption(f"Separation took {r.seconds * 1e3:.1f} ms on this machine.")
+
+
+def single_ui(sep: ImageSeparator, images: TestImages) -> None:
+    left, right = st.columns(2)
+    with left:
+        digit_index = source_picker_ui("digit", images)
+    with right:
+        clothing_index = source_picker_ui("clothing", images)
+    weight, noise, project = mixing_ui()
+    try:
+        result = separate_pair(sep, images, digit_index, clothing_index, weight, noise, project=project)
+    except LabError as exc:
+        st.error(str(exc))
+        return
+    pair_result_ui(result, images, digit_index, clothing_index)
+
+
+def batch_ui(sep: ImageSeparator) -> None:
+    c1, c2, c3 = st.columns([2, 1, 1])
+    n = c1.slider("Number of test mixtures", 2, 16, 8, key="batch_n")
+    if "batch_seed" not in st.session_state:
+        st.session_state.batch_seed = 0
+    if c2.button("New batch", key="batch_new"):
+        st.session_state.batch_seed += 1
+    truth = c3.toggle("Show ground truth", value=True, key="batch_truth")
+    weight = st.session_state.get("weight", 0.5)
+    noise = st.session_state.get("noise", 0.0)
+    project = st.session_state.get("project", True)
+    grid = batch_grid(sep, n, st.session_state.batch_seed, weight, noise, project, with_truth=truth)
+    st.caption("Columns, as in the course notebook: " + " · ".join(GRID_COLUMNS[:grid.shape[1]]))
+    st.image(tile(grid, scale=3), clamp=True)
+
+
+def stored_metrics_ui(sep: ImageSeparator) -> None:
+    m = sep.meta.get("test_metrics")
+    if not m:
+        st.info("This checkpoint has no stored test metrics; run `python -m vae_core eval " + sep.name + "`.")
+        return
+    rows = []
+    for label, key in (("model, mixture-consistent", "projected"), ("model, raw decoders", "raw"),
+                       ("mixture as estimate (baseline)", "mixture_baseline")):
+        r = m[key]
+        rows.append({"estimate": label, "PSNR digit (dB)": round(r["psnr_digit"], 2),
+                     "PSNR clothing (dB)": round(r["psnr_clothing"], 2), "PSNR mean (dB)": round(r["psnr_mean"], 2),
+                     "SSIM mean": round(r["ssim_mean"], 3)})
+    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.caption(f"{m['n']} official test mixtures, w = {m['weight']}, pair seed {m['pair_seed']}.")
+
+
+def prior_ui(sep: ImageSeparator) -> None:
+    if "prior_seed" not in st.session_state:
+        st.session_state.prior_seed = 0
+    if st.button("Sample again", key="prior_new"):
+        st.session_state.prior_seed += 1
+    samples = prior_samples(sep, 10, st.session_state.prior_seed)
+    st.image(tile(samples, scale=3), clamp=True,
+             caption="Top row: digit decoder on z ~ N(0, I). Bottom row: clothing decoder on z ~ N(0, I).")
+
+
+st.title("Image separation")
+st.markdown("Pick a digit and a clothing item, mix them, and watch the VAE take the mixture apart.")
+sep = load_separator_ui(checkpoint_picker_ui("image"))
+if sep is not None:
+    images = test_images_ui()
+    if images is not None:
+        tab_one, tab_batch = st.tabs(["One mixture", "Batch"])
+        with tab_one:
+            single_ui(sep, images)
+        with tab_batch:
+            batch_ui(sep)
+    st.subheader("Test-set scores of this checkpoint")
+    stored_metrics_ui(sep)
+    with st.expander("Generate from the prior", expanded=images is None):
+        prior_ui(sep)

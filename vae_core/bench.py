@@ -1,0 +1,87 @@
+"""Benchmarks that print their numbers (speed and quality targets live here, not in timed tests)."""
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .evaluation import evaluate_separator
+from .losses import separation_loss
+from .mixing import load_pairs, mix
+from .models import build_model
+from .separation import load_checkpoint
+
+
+def separation_latency_ms(separator: Any, mixture: torch.Tensor, repeats: int = 200) -> dict[str, float]:
+    """Wall time of ``separate`` on one mixture (what the app does per click), in milliseconds."""
+    for _ in range(10):
+        separator.separate(mixture)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        separator.separate(mixture)
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return {"median_ms": statistics.median(times), "p95_ms": times[int(0.95 * len(times)) - 1]}
+
+
+def training_throughput(kind: str, model_config: dict[str, Any], batch_size: int = 128, steps: int = 30,
+                        data_root: Path | None = None) -> float:
+    """Training samples per second of one model on real mixtures (forward, loss, backward, Adam step)."""
+    torch.manual_seed(0)
+    pairs = load_pairs("val", root=data_root)
+    model = build_model(kind, model_config).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    d, c = pairs.sources(slice(0, batch_size))
+    x = mix(d, c)
+
+    def step() -> None:
+        out = model(x)
+        loss = separation_loss(out, d, c, x)["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch_size / (time.perf_counter() - t)
+
+
+def bench_image(checkpoints: list[str], limit: int | None = None, data_root: Path | None = None,
+                echo: bool = True) -> dict[str, Any]:
+    """Quality (PSNR/SSIM, raw and projected, vs the mixture), latency and throughput of each checkpoint."""
+    say = print if echo else (lambda *a, **k: None)
+    report: dict[str, Any] = {"machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
+                                          "python": platform.python_version(),
+                                          "cuda": torch.cuda.is_available()},
+                              "models": {}}
+    test = load_pairs("test", 0, root=data_root, limit=limit)
+    one = mix(*test.sources(slice(0, 1)))
+    header = (f"{'checkpoint':14} {'PSNR proj':>9} {'PSNR raw':>9} {'SSIM proj':>9} {'digit':>7} {'cloth':>7} "
+              f"{'ms/mix':>7} {'train/s':>8}")
+    say(f"image separation on {len(test)} test mixtures (w = 0.5, pair seed 0), {torch.get_num_threads()} threads")
+    say(header)
+    baseline = None
+    for name in checkpoints:
+        sep = load_checkpoint(name)
+        metrics = evaluate_separator(sep, pairs=test)
+        baseline = metrics["mixture_baseline"]
+        lat = separation_latency_ms(sep, one)
+        thr = training_throughput(sep.model.kind, sep.meta["model_config"], data_root=data_root)
+        report["models"][name] = {"metrics": metrics, "latency": lat, "train_samples_per_s": thr,
+                                  "kind": sep.model.kind, "model_config": sep.meta["model_config"]}
+        p, r = metrics["projected"], metrics["raw"]
+        say(f"{name:14} {p['psnr_mean']:9.2f} {r['psnr_mean']:9.2f} {p['ssim_mean']:9.3f} {p['psnr_digit']:7.2f} "
+            f"{p['psnr_clothing']:7.2f} {lat['median_ms']:7.2f} {thr:8.0f}")
+    if baseline:
+        report["mixture_baseline"] = baseline
+        say(f"{'mixture':14} {baseline['psnr_mean']:9.2f} {baseline['psnr_mean']:9.2f} {baseline['ssim_mean']:9.3f} "
+            f"{baseline['psnr_digit']:7.2f} {baseline['psnr_clothing']:7.2f}")
+    return report

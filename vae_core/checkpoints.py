@@ -1,0 +1,218 @@
+"""Checkpoints: safetensors weights + a JSON sidecar, written atomically; and the registry.
+
+A checkpoint is a folder::
+
+    image-conv/
+      checkpoint.json                     # config, history, metrics, data checksums, command, weights name+sha256
+      weights-<sha256[:16]>.safetensors   # the state dict
+
+The weights file is named after its own hash and written first (temp file + rename); the sidecar is then
+replaced atomically and is the single commit point. A reader therefore always sees a complete, matching
+pair, even if the writer was killed half-way; stale weights files are removed after the commit.
+
+Shipped checkpoints live in the project's ``checkpoints/`` folder; runs trained by users live in the
+per-user runs folder (``$VAE_RUNS_DIR``, else ``$XDG_DATA_HOME/vae-separation-lab/runs``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+
+from . import __version__
+from .data import DATASETS
+from .errors import CheckpointError, ConfigError
+from .models import SeparationVAE, build_model, config_to_dict
+
+FORMAT = "vae-separation-lab/1"
+SIDECAR = "checkpoint.json"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def runs_dir() -> Path:
+    """Per-user folder for checkpoints trained by the user (CLI or app)."""
+    env = os.environ.get("VAE_RUNS_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vae-separation-lab" / "runs"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf (not valid JSON) by None, recursively."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def save_checkpoint(folder: Path, model: SeparationVAE, meta: dict[str, Any]) -> Path:
+    """Write ``model``'s weights and ``meta`` as a checkpoint folder; returns the sidecar path."""
+    folder = Path(folder)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    blob = safetensors.torch.save(state)
+    sha = hashlib.sha256(blob).hexdigest()
+    weights_name = f"weights-{sha[:16]}.safetensors"
+    weights_path = folder / weights_name
+    if not weights_path.is_file() or hashlib.sha256(weights_path.read_bytes()).hexdigest() != sha:
+        atomic_write_bytes(weights_path, blob)
+    sidecar = dict(meta)
+    sidecar.update({"format": FORMAT, "task": meta.get("task", "image"), "kind": model.kind,
+                    "model_config": config_to_dict(model.config),
+                    "weights": weights_name, "weights_sha256": sha})
+    atomic_write_json(folder / SIDECAR, _json_safe(sidecar))
+    for stale in folder.glob("weights-*.safetensors"):
+        if stale.name != weights_name:
+            stale.unlink(missing_ok=True)
+    return folder / SIDECAR
+
+
+def update_sidecar(folder: Path, **fields: Any) -> dict[str, Any]:
+    """Atomically add or replace top-level fields of a checkpoint's sidecar (e.g. test metrics)."""
+    meta = read_sidecar(Path(folder))
+    meta.update(fields)
+    atomic_write_json(Path(folder) / SIDECAR, _json_safe(meta))
+    return meta
+
+
+def read_sidecar(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / SIDECAR
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{folder} is not a checkpoint: it has no {SIDECAR}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); the checkpoint is damaged, train it again.") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a VAE Separation Lab checkpoint (format {FORMAT!r} expected).")
+    return meta
+
+
+def load_model(folder: Path) -> tuple[SeparationVAE, dict[str, Any]]:
+    """Rebuild the model of a checkpoint folder and load its verified weights."""
+    folder = Path(folder)
+    meta = read_sidecar(folder)
+    weights = folder / str(meta.get("weights", ""))
+    try:
+        blob = weights.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise CheckpointError(f"{folder.name}: its weights file {weights.name!r} is missing; train it again.") from None
+    if hashlib.sha256(blob).hexdigest() != meta.get("weights_sha256"):
+        raise CheckpointError(
+            f"{folder.name}: the weights do not match the checksum in {SIDECAR} (the file was changed or "
+            f"damaged); restore the checkpoint or train it again."
+        )
+    try:
+        state = safetensors.torch.load(blob)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{folder.name}: the weights file cannot be read ({exc}).") from None
+    try:
+        model = build_model(meta["kind"], meta["model_config"])
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{folder.name}: its model description is invalid ({exc}).") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError:
+        raise CheckpointError(
+            f"{folder.name}: the weights belong to a different model than its {SIDECAR} describes "
+            f"({meta['kind']} {meta['model_config']}); use the checkpoint it was saved with."
+        ) from None
+    model.eval()
+    return model, meta
+
+
+def training_meta(cfg: Any, history: dict[str, Any], best_epoch: int, data_root: Path | None,
+                  extra: dict[str, Any] | None) -> dict[str, Any]:
+    """The sidecar fields of a training run (everything needed to reproduce and judge it)."""
+    meta = {
+        "task": "image",
+        "train_config": asdict(cfg),
+        "history": history,
+        "best_epoch": best_epoch,
+        "data": {ds.key: {f.name: f.md5 for f in ds.files.values()} for ds in DATASETS.values()},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"vae_core": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+    meta.update(extra or {})
+    return meta
+
+
+# --------------------------------------------------------------------------- registry
+
+@dataclass
+class CheckpointInfo:
+    name: str
+    path: Path
+    origin: str  # "shipped" or "user"
+    task: str
+    kind: str
+    meta: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.origin})"
+
+
+def list_checkpoints(task: str | None = None) -> list[CheckpointInfo]:
+    """Shipped and user checkpoints (shipped first), optionally only those of one task.
+
+    Folders whose sidecar cannot be read are skipped here; loading them names the problem.
+    """
+    found = []
+    for origin, root in (("shipped", SHIPPED_DIR), ("user", runs_dir())):
+        if not root.is_dir():
+            continue
+        for folder in sorted(p for p in root.iterdir() if (p / SIDECAR).is_file()):
+            try:
+                meta = read_sidecar(folder)
+            except CheckpointError:
+                continue
+            if task and meta.get("task") != task:
+                continue
+            found.append(CheckpointInfo(folder.name, folder, origin, meta.get("task", "?"),
+                                        meta.get("kind", "?"), meta))
+    return found
+
+
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    """The folder of a checkpoint given by name (shipped, then user runs) or by path."""
+    p = Path(name_or_path).expanduser()
+    if (p / SIDECAR).is_file():
+        return p
+    for root in (SHIPPED_DIR, runs_dir()):
+        if (root / str(name_or_path) / SIDECAR).is_file():
+            return root / str(name_or_path)
+    names = ", ".join(c.name for c in list_checkpoints()) or "none"
+    raise CheckpointError(f"No checkpoint called {str(name_or_path)!r}; available: {names}.")

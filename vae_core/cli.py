@@ -1,0 +1,197 @@
+"""Command line: ``python -m vae_core {train,eval,bench,list,data} ...``.
+
+Every user error ends in one sentence on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import LabError
+
+
+def _progress_printer(name: str, done: int, total: int | None) -> None:
+    if total:
+        print(f"\r  {name}: {done / 1e6:.1f} / {total / 1e6:.1f} MB", end="", file=sys.stderr, flush=True)
+        if done >= total:
+            print(file=sys.stderr)
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .checkpoints import runs_dir, update_sidecar
+    from .evaluation import evaluate_separator, format_metrics
+    from .separation import ImageSeparator
+    from .training import Callbacks, TrainConfig, train
+
+    model_config: dict[str, Any] = {"latent_dim": args.latent_dim}
+    if args.hidden:
+        model_config["hidden"] = args.hidden if args.model == "mlp" else args.hidden[0]
+    if args.channels:
+        model_config["channels"] = args.channels
+    cfg = TrainConfig(model=args.model, model_config=model_config, beta=args.beta, epochs=args.epochs,
+                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, weight=args.weight,
+                      noise=args.noise, kl_anneal_epochs=args.kl_anneal_epochs, free_bits=args.free_bits,
+                      time_budget_s=args.time_budget, train_limit=args.train_limit, val_limit=args.val_limit)
+    cfg.validate()
+    out = Path(args.out) if args.out else runs_dir() / (args.name or f"image-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    command = "python -m vae_core " + shlex.join(argv)
+    print(f"Training {args.model} (beta {cfg.beta}, latent {args.latent_dim}) for {cfg.epochs} epochs -> {out}")
+
+    class Printer(Callbacks):
+        def on_step(self, info: dict[str, Any]) -> None:
+            if info["step"] % 50 == 0:
+                print(f"\r  epoch {info['epoch']} step {info['step']}/{info['total_steps']} "
+                      f"loss {info['loss']:.1f}", end="", flush=True)
+
+        def on_epoch(self, r: dict[str, Any]) -> None:
+            mark = " *" if r["improved"] else ""
+            print(f"\r  epoch {r['epoch']}: train {r['train']['total']:.2f} (recon {r['train']['recon']:.2f}, "
+                  f"kl {r['train']['kl']:.2f})  val {r['val']['total']:.2f}  val PSNR {r['val_psnr']:.2f} dB  "
+                  f"[{r['seconds']:.0f} s]{mark}", flush=True)
+
+    stop = threading.Event()
+    try:
+        result = train(cfg, Printer(), stop, out_dir=out, data_root=args.data_dir, download=not args.no_download,
+                       meta={"command": command, "name": out.name})
+    except KeyboardInterrupt:
+        print("\nInterrupted; the best checkpoint so far (if any epoch finished) is in " + str(out), file=sys.stderr)
+        return 130
+    print(f"Best epoch {result.best_epoch}, {result.seconds:.0f} s; checkpoint {out}")
+    if not args.no_eval:
+        from .checkpoints import load_model
+        model, meta = load_model(out)
+        metrics = evaluate_separator(ImageSeparator(model, meta, out), data_root=args.data_dir)
+        update_sidecar(out, test_metrics=metrics)
+        print(format_metrics(metrics))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .evaluation import evaluate_separator, format_metrics
+    from .separation import load_checkpoint
+
+    sep = load_checkpoint(args.checkpoint)
+    metrics = evaluate_separator(sep, weight=args.weight, noise=args.noise, pair_seed=args.pair_seed,
+                                 limit=args.limit, data_root=args.data_dir)
+    metrics["checkpoint"] = sep.name
+    print(json.dumps(metrics) if args.json else f"{sep.name}\n" + format_metrics(metrics))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .bench import bench_image
+
+    if args.what != "image":
+        raise LabError(f"Unknown benchmark {args.what!r}; available: image.")
+    report = bench_image(checkpoints=args.checkpoints, limit=args.limit, data_root=args.data_dir)
+    out = Path(args.json_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"Wrote {out}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .checkpoints import list_checkpoints
+
+    infos = list_checkpoints()
+    if not infos:
+        print("No checkpoints found.")
+    for c in infos:
+        m = c.meta.get("test_metrics", {}).get("projected", {})
+        score = f"PSNR {m['psnr_mean']:.2f} dB" if "psnr_mean" in m else "not evaluated"
+        print(f"{c.name:24} {c.origin:8} {c.task:6} {c.kind:5} {score:16} {c.path}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .data import DATASETS, data_root, ensure_dataset, missing_files
+
+    root = Path(args.data_dir) if args.data_dir else data_root()
+    for ds in DATASETS.values():
+        if args.action == "download":
+            print(f"{ds.title}: checking {root / ds.key}")
+            ensure_dataset(ds, root, download=True, progress=_progress_printer)
+            print(f"{ds.title}: complete")
+        else:
+            missing = missing_files(ds, root)
+            print(f"{ds.title}: " + ("complete" if not missing else "missing " + ", ".join(p.name for p in missing))
+                  + f" ({root / ds.key})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vae_core", description="VAE Separation Lab command line.")
+    p.add_argument("--data-dir", type=Path, default=None, help="dataset folder (default: $VAE_DATA_DIR or the user cache)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a separation VAE")
+    t.add_argument("task", choices=["image"])
+    t.add_argument("--model", choices=["mlp", "conv"], default="conv")
+    t.add_argument("--beta", type=float, default=1.0)
+    t.add_argument("--latent-dim", type=int, default=16)
+    t.add_argument("--hidden", type=_int_tuple, default=None, help="hidden sizes, e.g. 512,256 (conv: one number)")
+    t.add_argument("--channels", type=_int_tuple, default=None, help="conv channels, e.g. 16,32,64")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--weight", type=float, default=0.5, help="mixing weight of the digit")
+    t.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to mixtures")
+    t.add_argument("--kl-anneal-epochs", type=float, default=0.0)
+    t.add_argument("--free-bits", type=float, default=0.0)
+    t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
+    t.add_argument("--train-limit", type=int, default=None)
+    t.add_argument("--val-limit", type=int, default=None)
+    t.add_argument("--name", default=None, help="run name in the runs folder")
+    t.add_argument("--out", default=None, help="checkpoint folder (overrides --name)")
+    t.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data")
+    t.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint on the test mixtures")
+    e.add_argument("checkpoint")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--weight", type=float, default=0.5)
+    e.add_argument("--noise", type=float, default=0.0)
+    e.add_argument("--pair-seed", type=int, default=0)
+    e.set_defaults(func=cmd_eval)
+
+    b = sub.add_parser("bench", help="benchmarks: quality, latency and training throughput")
+    b.add_argument("what", choices=["image"])
+    b.add_argument("--checkpoints", nargs="+", default=["image-mlp", "image-conv"])
+    b.add_argument("--limit", type=int, default=None, help="evaluate on the first N test mixtures only")
+    b.add_argument("--json-out", default="bench-image.json")
+    b.set_defaults(func=cmd_bench)
+
+    ls = sub.add_parser("list", help="list shipped and user checkpoints")
+    ls.set_defaults(func=cmd_list)
+
+    d = sub.add_parser("data", help="check or download the datasets")
+    d.add_argument("action", choices=["status", "download"])
+    d.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args, argv)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,52 @@
+"""The separation ELBO, returned as named terms so loss curves can plot each one by name.
+
+Every term is a per-example sum (over pixels or latent dimensions) averaged over the batch:
+``total = recon_digit + recon_clothing + recon_mixture + beta * (kl_digit + kl_clothing)``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .models import SOURCES, SeparationOutput
+
+LOSS_TERMS = ("total", "recon", "kl", "recon_digit", "recon_clothing", "recon_mixture",
+              "kl_digit", "kl_clothing")
+_EPS = 1e-6
+
+
+def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(q(z|x) || N(0, I)) per example and dimension, same shape as ``mu``.
+
+    Closed form for diagonal Gaussians (Kingma & Welling 2014, appendix B):
+    ``-1/2 (1 + log sigma^2 - mu^2 - sigma^2)``.
+    """
+    return -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())
+
+
+def bernoulli_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy summed over pixels, averaged over the batch (pixels in [0, 1])."""
+    return F.binary_cross_entropy(pred.clamp(_EPS, 1 - _EPS), target, reduction="sum") / len(target)
+
+
+def separation_loss(out: SeparationOutput, digit: torch.Tensor, clothing: torch.Tensor,
+                    mixture: torch.Tensor, beta: float = 1.0, free_bits: float = 0.0) -> dict[str, torch.Tensor]:
+    """Negative separation ELBO with a beta-weighted KL (Higgins et al. 2017).
+
+    ``mixture`` is the clean mixture target ``w·digit + (1-w)·clothing``. With ``free_bits > 0`` each
+    latent dimension's batch-mean KL is floored at that many nats in the optimised total
+    (Kingma et al. 2016, "free bits"); the reported ``kl`` terms stay the true KL.
+    """
+    terms: dict[str, torch.Tensor] = {
+        "recon_digit": bernoulli_nll(out.sources[:, 0], digit),
+        "recon_clothing": bernoulli_nll(out.sources[:, 1], clothing),
+        "recon_mixture": bernoulli_nll(out.mixture, mixture),
+    }
+    kl = kl_per_dim(out.mu, out.logvar)  # (batch, source, latent_dim)
+    for s, name in enumerate(SOURCES):
+        terms[f"kl_{name}"] = kl[:, s].sum(-1).mean()
+    terms["recon"] = terms["recon_digit"] + terms["recon_clothing"] + terms["recon_mixture"]
+    terms["kl"] = terms["kl_digit"] + terms["kl_clothing"]
+    kl_opt = kl.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else terms["kl"]
+    terms["total"] = terms["recon"] + beta * kl_opt
+    return terms

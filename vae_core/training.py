@@ -1,0 +1,218 @@
+"""Training loop for image separation VAEs.
+
+The loop knows nothing about the UI: it reports through a :class:`Callbacks` object (``on_step``,
+``on_epoch``) and stops early when its ``stop`` event is set, keeping the best model so far.
+The best-validation model is written to ``out_dir`` (if given) every time it improves, so a run that is
+stopped or killed still leaves a complete checkpoint behind.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ConfigError
+from .losses import LOSS_TERMS, separation_loss
+from .metrics import psnr
+from .mixing import PairSet, load_pairs, mix
+from .models import MODEL_KINDS, SeparationVAE, build_model, config_to_dict
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """CUDA when present, CPU otherwise (or the device asked for)."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run; saved in the checkpoint beside the weights."""
+
+    model: str = "conv"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    beta: float = 1.0
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    weight: float = 0.5
+    noise: float = 0.0
+    kl_anneal_epochs: float = 0.0  # Bowman et al. 2016: beta ramps linearly from 0 over this many epochs
+    free_bits: float = 0.0  # Kingma et al. 2016: nats per latent dimension
+    time_budget_s: float | None = None
+    train_limit: int | None = None  # use only the first N training pairs (quick runs, tests)
+    val_limit: int | None = None
+    lr_schedule: str = "cosine"  # "cosine" or "constant"
+
+    def validate(self) -> None:
+        checks = [
+            (self.model in MODEL_KINDS, f"model must be one of {', '.join(MODEL_KINDS)}, not {self.model!r}."),
+            (math.isfinite(self.beta) and self.beta >= 0, f"beta must be a number >= 0, not {self.beta}."),
+            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}."),
+            (1 <= self.batch_size <= 8192, f"batch_size must be between 1 and 8192, not {self.batch_size}."),
+            (0 < self.lr < 1, f"lr must be between 0 and 1, not {self.lr}."),
+            (0 < self.weight < 1, f"weight must be strictly between 0 and 1, not {self.weight}."),
+            (0 <= self.noise <= 1, f"noise must be between 0 and 1, not {self.noise}."),
+            (self.kl_anneal_epochs >= 0, f"kl_anneal_epochs must be >= 0, not {self.kl_anneal_epochs}."),
+            (self.free_bits >= 0, f"free_bits must be >= 0, not {self.free_bits}."),
+            (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be positive."),
+            (self.lr_schedule in ("cosine", "constant"), "lr_schedule must be 'cosine' or 'constant'."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        build_model(self.model, self.model_config)  # validates the model settings too
+
+
+class Callbacks:
+    """Progress hooks; override what you need. Called from the training thread."""
+
+    def on_step(self, info: dict[str, Any]) -> None:
+        """After each optimiser step: ``epoch``, ``step``, ``steps_per_epoch``, ``progress`` (0..1), ``loss``."""
+
+    def on_epoch(self, record: dict[str, Any]) -> None:
+        """After each epoch: ``epoch``, ``train`` and ``val`` (term -> value), ``val_psnr``, ``seconds``,
+        ``improved``."""
+
+
+@dataclass
+class TrainResult:
+    model: SeparationVAE
+    history: dict[str, Any]
+    best_epoch: int
+    stopped: bool
+    seconds: float
+
+
+def empty_history() -> dict[str, Any]:
+    return {"epoch": [], "seconds": [], "beta": [], "val_psnr": [],
+            "train": {t: [] for t in LOSS_TERMS}, "val": {t: [] for t in LOSS_TERMS}}
+
+
+@torch.no_grad()
+def evaluate_losses(model: SeparationVAE, pairs: PairSet, cfg: TrainConfig, device: torch.device,
+                    batch_size: int = 1000) -> tuple[dict[str, float], float]:
+    """Mean loss terms (at the full beta) and mean PSNR over both sources, on fixed pairs."""
+    model.eval()
+    g = torch.Generator().manual_seed(cfg.seed + 12345)  # same validation noise every epoch
+    sums = {t: 0.0 for t in LOSS_TERMS}
+    psnr_sum = 0.0
+    for start in range(0, len(pairs), batch_size):
+        d, c = pairs.sources(slice(start, start + batch_size))
+        x = mix(d, c, cfg.weight, cfg.noise, g)
+        clean = mix(d, c, cfg.weight)
+        d, c, x, clean = d.to(device), c.to(device), x.to(device), clean.to(device)
+        out = model(x, cfg.weight)
+        terms = separation_loss(out, d, c, clean, cfg.beta)
+        for t in LOSS_TERMS:
+            sums[t] += terms[t].item() * len(d)
+        psnr_sum += psnr(out.sources, torch.stack([d, c], 1)).mean(1).sum().item()
+    n = len(pairs)
+    return {t: v / n for t, v in sums.items()}, psnr_sum / n
+
+
+def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.Event | None = None,
+          out_dir: Path | None = None, data_root: Path | None = None, device: str | None = None,
+          meta: dict[str, Any] | None = None, download: bool = False) -> TrainResult:
+    """Train an image separation VAE; keep (and, with ``out_dir``, save) the best-validation model.
+
+    ``meta`` is merged into the checkpoint sidecar (e.g. the command line that started the run).
+    """
+    from .checkpoints import save_checkpoint, training_meta
+
+    cfg.validate()
+    callbacks = callbacks or Callbacks()
+    stop = stop or threading.Event()
+    dev = pick_device(device)
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+
+    train_pairs = load_pairs("train", pair_seed=cfg.seed, root=data_root, download=download,
+                             limit=cfg.train_limit)
+    val_pairs = load_pairs("val", pair_seed=0, root=data_root, download=download, limit=cfg.val_limit)
+    model = build_model(cfg.model, cfg.model_config).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    steps_per_epoch = max(1, len(train_pairs) // cfg.batch_size)  # drop the ragged last batch
+    total_steps = cfg.epochs * steps_per_epoch
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+             if cfg.lr_schedule == "cosine" else None)
+
+    history = empty_history()
+    best_val, best_epoch, best_state = math.inf, 0, None
+    t0 = time.perf_counter()
+    stopped = False
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        epoch_pairs = train_pairs.repaired(g)
+        order = torch.randperm(len(epoch_pairs), generator=g)
+        sums = {t: 0.0 for t in LOSS_TERMS}
+        seen = 0
+        for i in range(steps_per_epoch):
+            if stop.is_set() or (cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s):
+                stopped = True
+                break
+            rows = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            d, c = epoch_pairs.sources(rows)
+            x = mix(d, c, cfg.weight, cfg.noise, g)
+            clean = mix(d, c, cfg.weight)
+            d, c, x, clean = d.to(dev), c.to(dev), x.to(dev), clean.to(dev)
+            progress = (epoch - 1 + i / steps_per_epoch)
+            beta = cfg.beta * min(1.0, progress / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
+            out = model(x, cfg.weight)
+            terms = separation_loss(out, d, c, clean, beta, cfg.free_bits)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            if sched:
+                sched.step()
+            step += 1
+            for t in LOSS_TERMS:
+                sums[t] += terms[t].item() * len(d)
+            seen += len(d)
+            callbacks.on_step({"epoch": epoch, "step": step, "steps_per_epoch": steps_per_epoch,
+                               "total_steps": total_steps, "progress": step / total_steps,
+                               "loss": terms["total"].item(), "beta": beta,
+                               "elapsed": time.perf_counter() - t0})
+        if seen == 0:
+            break
+        val_terms, val_psnr = evaluate_losses(model, val_pairs, cfg, dev)
+        history["epoch"].append(epoch if not stopped else round(epoch - 1 + seen / len(train_pairs), 3))
+        history["seconds"].append(round(time.perf_counter() - t0, 3))
+        history["beta"].append(beta)
+        history["val_psnr"].append(val_psnr)
+        for t in LOSS_TERMS:
+            history["train"][t].append(sums[t] / seen)
+            history["val"][t].append(val_terms[t])
+        improved = val_terms["total"] < best_val
+        if improved:
+            best_val, best_epoch = val_terms["total"], len(history["epoch"])
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if out_dir is not None:
+                save_checkpoint(out_dir, model, training_meta(cfg, history, best_epoch, data_root, meta))
+        callbacks.on_epoch({"epoch": history["epoch"][-1], "train": {t: history["train"][t][-1] for t in LOSS_TERMS},
+                            "val": val_terms, "val_psnr": val_psnr, "seconds": history["seconds"][-1],
+                            "improved": improved})
+        if stopped:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    if out_dir is not None and best_state is not None:
+        # Re-write the sidecar so it carries the full history (epochs after the best one too).
+        save_checkpoint(out_dir, model, training_meta(cfg, history, best_epoch, data_root, meta))
+    return TrainResult(model, history, best_epoch, stopped, time.perf_counter() - t0)
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return asdict(cfg)
+
+
+def model_config_dict(model: SeparationVAE) -> dict[str, Any]:
+    return config_to_dict(model.config)
