@@ -139,6 +139,8 @@ def load_model(folder: Path) -> tuple[SeparationVAE, dict[str, Any]]:
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{folder.name}: the weights file cannot be read ({exc}).") from None
     try:
+        if not isinstance(meta.get("model_config"), dict):
+            raise TypeError(f"model_config must be an object, not {type(meta.get('model_config')).__name__}")
         model = build_model(meta["kind"], meta["model_config"])
     except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{folder.name}: its model description is invalid ({exc}).") from None

@@ -1,0 +1,94 @@
+"""Shared test setup: real data location, an isolated runs folder, and small models.
+
+``VAE_DATA_DIR`` points at the project's shared data (``<repo>/../shared/data``) unless already set;
+``VAE_RUNS_DIR`` is a per-session temporary folder so no test ever writes into the user's home.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("VAE_DATA_DIR", str((REPO / ".." / "shared" / "data").resolve()))
+
+# Set before any vae_core import can look at it; removed again when the session ends (fixture below).
+_SESSION_RUNS = tempfile.mkdtemp(prefix="vae-test-runs-")
+os.environ["VAE_RUNS_DIR"] = _SESSION_RUNS
+
+from vae_core.models import ConvConfig, MLPConfig, build_model  # noqa: E402
+
+# The tests use tiny tensors; one thread avoids contention with other work on small machines
+# (two threads can be 100x slower here when another process keeps the cores busy).
+torch.set_num_threads(1)
+
+SMALL_CONFIGS = {
+    "mlp": MLPConfig(latent_dim=4, hidden=(32, 16)),
+    "conv": ConvConfig(latent_dim=3, channels=(4, 6, 8), hidden=16),
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_runs_dir():
+    """Keep VAE_RUNS_DIR on the session's temporary folder and remove it afterwards."""
+    import shutil
+
+    os.environ["VAE_RUNS_DIR"] = _SESSION_RUNS
+    yield Path(_SESSION_RUNS)
+    shutil.rmtree(_SESSION_RUNS, ignore_errors=True)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty user runs folder for one test."""
+    path = tmp_path / "user-runs"
+    path.mkdir()
+    monkeypatch.setenv("VAE_RUNS_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data root (holds mnist/ and fashion-mnist/)."""
+    return Path(os.environ["VAE_DATA_DIR"])
+
+
+def make_model(kind: str, seed: int = 0):
+    """A small untrained model of ``kind`` in eval mode, with reproducible weights."""
+    torch.manual_seed(seed)
+    cfg = SMALL_CONFIGS[kind]
+    model = build_model(kind, type(cfg)(**vars(cfg)))
+    # Give BatchNorm non-trivial running statistics so eval mode is not the identity.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+@pytest.fixture
+def small_configs() -> dict:
+    """The small model configs used throughout the tests, by kind."""
+    return SMALL_CONFIGS
+
+
+@pytest.fixture
+def model_factory():
+    """``model_factory(kind, seed=0)`` -> a small untrained model in eval mode."""
+    return make_model
+
+
+@pytest.fixture(params=["mlp", "conv"])
+def kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def mixtures() -> torch.Tensor:
+    """A few random mixtures (N, 28, 28) in [0, 1]."""
+    g = torch.Generator().manual_seed(123)
+    return torch.rand((5, 28, 28), generator=g)

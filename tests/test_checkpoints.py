@@ -1,0 +1,223 @@
+"""Checkpoint folders: round trip, tamper detection, atomic saves and the registry."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import vae_core.checkpoints as ckpt
+from vae_core.checkpoints import (FORMAT, SIDECAR, list_checkpoints, load_model, read_sidecar,
+                                  resolve_checkpoint, save_checkpoint, update_sidecar)
+from vae_core.errors import CheckpointError, LabError
+
+
+def outputs(model, x):
+    with torch.no_grad():
+        return model.eval()(x).sources
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def weights_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("weights-*.safetensors"))
+
+
+def edit_sidecar(folder: Path, **changes):
+    meta = json.loads((folder / SIDECAR).read_text())
+    meta.update(changes)
+    (folder / SIDECAR).write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def saved(tmp_path, model_factory):
+    """An mlp checkpoint in ``tmp_path/"ckpt"``: ``(folder, model)``."""
+    model = model_factory("mlp", seed=1)
+    folder = tmp_path / "ckpt"
+    save_checkpoint(folder, model, {"task": "image", "note": "hello"})
+    return folder, model
+
+
+def test_round_trip_gives_identical_outputs(tmp_path, kind, model_factory, mixtures):
+    model = model_factory(kind, seed=3)
+    folder = tmp_path / f"image-{kind}"
+    sidecar = save_checkpoint(folder, model, {"task": "image", "best_epoch": 2, "history": {"loss": [1.0, 0.5]}})
+    assert sidecar == folder / SIDECAR
+    assert len(weights_files(folder)) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted([SIDECAR, weights_files(folder)[0].name])
+
+    loaded, meta = load_model(folder)
+    assert not loaded.training
+    assert type(loaded) is type(model) and loaded.config == model.config
+    assert torch.equal(outputs(loaded, mixtures), outputs(model, mixtures))
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    assert meta["format"] == FORMAT and meta["kind"] == kind and meta["task"] == "image"
+    assert meta["best_epoch"] == 2 and meta["history"] == {"loss": [1.0, 0.5]}
+    assert meta["weights"] == weights_files(folder)[0].name
+    assert meta["weights"].startswith("weights-" + meta["weights_sha256"][:16])
+
+
+def test_nan_in_meta_is_stored_as_null(tmp_path, model_factory):
+    folder = tmp_path / "c"
+    save_checkpoint(folder, model_factory("mlp"), {"task": "image", "history": {"val": [float("nan"), 1.5]},
+                                                   "best": float("inf")})
+    meta = read_sidecar(folder)
+    assert meta["history"]["val"] == [None, 1.5] and meta["best"] is None
+
+
+def test_tampered_weights_are_refused(saved):
+    folder, _ = saved
+    w = weights_files(folder)[0]
+    blob = bytearray(w.read_bytes())
+    blob[-5] ^= 0x10
+    w.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_model(folder)
+
+
+def test_missing_weights_are_refused(saved):
+    folder, _ = saved
+    weights_files(folder)[0].unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"model_config": {"latent_dim": 7, "hidden": [32, 16]}}, "different model"),
+    ({"model_config": {"latent_dim": 4, "hidden": [32, 32]}}, "different model"),
+    ({"kind": "conv", "model_config": {"latent_dim": 4, "channels": [4, 6, 8], "hidden": 16}}, "different model"),
+    ({"kind": "conv"}, "model description is invalid"),
+    ({"kind": "gan"}, "gan"),
+    ({"model_config": {"latent_dim": 4, "hidden": [32, 16], "dropout": 0.5}}, "dropout"),
+    ({"model_config": {"latent_dim": 0, "hidden": [32, 16]}}, "latent_dim"),
+    ({"model_config": "big"}, "model description is invalid"),
+    ({"model_config": [4]}, "model description is invalid"),
+])
+def test_sidecar_describing_another_model_is_refused(saved, changes, needle):
+    folder, _ = saved
+    edit_sidecar(folder, **changes)
+    before = snapshot(folder)
+    with pytest.raises(CheckpointError, match=needle) as exc:
+        load_model(folder)
+    assert folder.name in str(exc.value)
+    assert snapshot(folder) == before  # nothing was rewritten or deleted
+
+
+def test_invalid_json_is_refused(saved):
+    folder, _ = saved
+    (folder / SIDECAR).write_text('{"format": "vae-separation-lab/1", "kind": ')
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_model(folder)
+    (folder / SIDECAR).write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(CheckpointError):
+        load_model(folder)
+
+
+def test_other_sidecars_are_refused(saved, tmp_path):
+    folder, _ = saved
+    edit_sidecar(folder, format="something-else/2")
+    with pytest.raises(CheckpointError, match="format"):
+        load_model(folder)
+    (folder / SIDECAR).write_text("[1, 2, 3]")
+    with pytest.raises(CheckpointError):
+        load_model(folder)
+    with pytest.raises(CheckpointError, match=SIDECAR):
+        load_model(tmp_path / "empty-folder")
+
+
+def test_saving_twice_keeps_one_weights_file(saved, model_factory, mixtures):
+    folder, old = saved
+    save_checkpoint(folder, old, {"task": "image"})  # same weights again
+    assert len(weights_files(folder)) == 1
+    new = model_factory("mlp", seed=2)
+    save_checkpoint(folder, new, {"task": "image", "note": "second"})
+    files = weights_files(folder)
+    assert len(files) == 1 and files[0].name == read_sidecar(folder)["weights"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([SIDECAR, files[0].name])  # no temp files
+    loaded, meta = load_model(folder)
+    assert meta["note"] == "second"
+    assert torch.equal(outputs(loaded, mixtures), outputs(new, mixtures))
+    assert not torch.equal(outputs(loaded, mixtures), outputs(old, mixtures))
+
+
+def test_failed_save_keeps_previous_checkpoint(saved, model_factory, mixtures, monkeypatch):
+    folder, old = saved
+    expected = outputs(old, mixtures)
+    sidecar_before = (folder / SIDECAR).read_bytes()
+
+    def broken_write(path, obj):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "atomic_write_json", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(folder, model_factory("mlp", seed=9), {"task": "image", "note": "new"})
+    assert len(weights_files(folder)) == 2  # the new weights were written before the commit point
+    assert (folder / SIDECAR).read_bytes() == sidecar_before
+    monkeypatch.undo()
+
+    loaded, meta = load_model(folder)
+    assert meta["note"] == "hello"
+    assert torch.equal(outputs(loaded, mixtures), expected)
+
+    # The next successful save tidies the orphaned weights away.
+    save_checkpoint(folder, old, {"task": "image"})
+    assert len(weights_files(folder)) == 1
+
+
+def test_unserialisable_sidecar_leaves_folder_untouched(saved):
+    folder, _ = saved
+    before = snapshot(folder)
+    with pytest.raises(ValueError):  # NaN is not valid JSON; refused before anything is written
+        ckpt.atomic_write_json(folder / SIDECAR, {"x": float("nan")})
+    assert snapshot(folder) == before
+
+
+def test_update_sidecar(saved):
+    folder, _ = saved
+    meta = update_sidecar(folder, test_metrics={"psnr": 21.5, "ssim": float("nan")})
+    assert meta["test_metrics"]["psnr"] == 21.5
+    stored = read_sidecar(folder)
+    assert stored["test_metrics"] == {"psnr": 21.5, "ssim": None} and stored["note"] == "hello"
+    load_model(folder)  # still a valid checkpoint
+
+
+def test_list_checkpoints_finds_user_runs(runs_dir, model_factory):
+    save_checkpoint(runs_dir / "my-run", model_factory("mlp"), {"task": "image"})
+    save_checkpoint(runs_dir / "conv-run", model_factory("conv"), {"task": "image"})
+    save_checkpoint(runs_dir / "song-run", model_factory("mlp"), {"task": "audio"})
+    (runs_dir / "broken").mkdir()
+    (runs_dir / "broken" / SIDECAR).write_text("{not json")
+    (runs_dir / "not-a-checkpoint").mkdir()
+
+    user = {c.name: c for c in list_checkpoints() if c.origin == "user"}
+    assert set(user) == {"my-run", "conv-run", "song-run"}
+    info = user["my-run"]
+    assert info.path == runs_dir / "my-run" and info.task == "image" and info.kind == "mlp"
+    assert info.label == "my-run (user)" and info.meta["format"] == FORMAT
+    assert user["conv-run"].kind == "conv"
+    image_only = {c.name for c in list_checkpoints("image") if c.origin == "user"}
+    assert image_only == {"my-run", "conv-run"}
+    origins = [c.origin for c in list_checkpoints()]
+    assert origins == sorted(origins, key=lambda o: o != "shipped")  # shipped first, then user
+
+
+def test_resolve_checkpoint(runs_dir, model_factory, tmp_path):
+    save_checkpoint(runs_dir / "my-run", model_factory("mlp"), {"task": "image"})
+    assert resolve_checkpoint("my-run") == runs_dir / "my-run"
+    elsewhere = tmp_path / "elsewhere" / "x"
+    save_checkpoint(elsewhere, model_factory("mlp"), {"task": "image"})
+    assert resolve_checkpoint(elsewhere) == elsewhere
+    assert resolve_checkpoint(str(elsewhere)) == elsewhere
+    with pytest.raises(CheckpointError, match="nope") as exc:
+        resolve_checkpoint("nope")
+    assert "my-run" in str(exc.value) and "available" in str(exc.value)
+    assert isinstance(exc.value, LabError)
+
+
+def test_runs_dir_is_isolated(runs_dir):
+    assert ckpt.runs_dir() == runs_dir.resolve()
+    assert Path.home() not in ckpt.runs_dir().parents
