@@ -36,10 +36,15 @@ def checkpoint_picker_ui(task: str = "image", key: str = "checkpoint") -> Checkp
     info = infos[labels.index(label)]
     m = info.meta.get("test_metrics", {}).get("projected")
     cfg = info.meta.get("train_config", {})
-    st.sidebar.caption(
-        f"{info.kind} model · latent {info.meta.get('model_config', {}).get('latent_dim', '?')} · "
-        f"β {cfg.get('beta', '?')}" + (f" · test PSNR {m['psnr_mean']:.1f} dB" if m else "")
-    )
+    latent = info.meta.get("model_config", {}).get("latent_dim")
+    parts = [f"{info.kind} model"]
+    if latent is not None:
+        parts.append(f"latent {latent}")
+    if "beta" in cfg:
+        parts.append(f"β {cfg['beta']}")
+    if m:
+        parts.append(f"test PSNR {m['psnr_mean']:.1f} dB")
+    st.sidebar.caption(" · ".join(parts))
     return info
 
 

@@ -45,11 +45,12 @@ def source_picker_ui(source: str, images: TestImages) -> int:
 
 
 def mixing_ui() -> tuple[float, float, bool]:
-    c1, c2, c3 = st.columns([2, 2, 1])
+    c1, c2 = st.columns(2)
     weight = c1.slider("Mixing weight w of the digit", 0.05, 0.95, 0.5, 0.05, key="weight",
                        help="mixture = w·digit + (1-w)·clothing")
     noise = c2.slider("Noise (std of added Gaussian noise)", 0.0, 0.5, 0.0, 0.01, key="noise")
-    project = c3.toggle("Mixture consistency", value=True, key="project",
+    # On its own line: in a third column its label is cut off on laptop and projector widths.
+    project = st.toggle("Mixture consistency", value=True, key="project",
                         help="Add back the residual so the two outputs re-mix exactly to the input "
                              "(Wisdom et al. 2019).")
     return weight, noise, project
@@ -59,17 +60,21 @@ def pair_result_ui(r: PairResult, images: TestImages, digit_index: int, clothing
     s = image_scale()
     d_name = CLASS_NAMES["digit"][images.digit_labels[digit_index]]
     c_name = CLASS_NAMES["clothing"][images.clothing_labels[clothing_index]]
-    cols = st.columns(6)
     shown = [(r.mixture, "mixture (input)"), (r.estimates[0], "separated digit"),
              (r.estimates[1], "separated clothing"), (r.remix, "re-mixed reconstruction"),
              (r.truth[0], f"true digit: {d_name}"), (r.truth[1], f"true clothing: {c_name}")]
-    for col, (img, caption) in zip(cols, shown):
-        col.image(upscale(img, s), caption=caption, clamp=True, use_container_width=True)
-    m = st.columns(4)
-    m[0].metric("Digit PSNR", f"{r.psnr[0]:.2f} dB", f"{r.psnr[0] - r.mixture_psnr[0]:+.2f} dB vs mixture")
-    m[1].metric("Clothing PSNR", f"{r.psnr[1]:.2f} dB", f"{r.psnr[1] - r.mixture_psnr[1]:+.2f} dB vs mixture")
-    m[2].metric("Digit SSIM", f"{r.ssim[0]:.3f}")
-    m[3].metric("Clothing SSIM", f"{r.ssim[1]:.3f}")
+    # Wrapping rows at the images' own (upscaled, crisp) size: one row on a wide screen, two or three
+    # on a projector, never stretched huge nor squeezed into slivers.
+    with st.container(horizontal=True, gap="small"):
+        for img, caption in shown:
+            st.image(upscale(img, s), caption=caption, clamp=True, width=img.shape[-1] * s)
+    with st.container(horizontal=True, gap="medium"):
+        st.metric("Digit PSNR", f"{r.psnr[0]:.2f} dB", f"{r.psnr[0] - r.mixture_psnr[0]:+.2f} dB vs mixture",
+                  width="content")
+        st.metric("Clothing PSNR", f"{r.psnr[1]:.2f} dB", f"{r.psnr[1] - r.mixture_psnr[1]:+.2f} dB vs mixture",
+                  width="content")
+        st.metric("Digit SSIM", f"{r.ssim[0]:.3f}", width="content")
+        st.metric("Clothing SSIM", f"{r.ssim[1]:.3f}", width="content")
     st.caption(f"Separation took {r.seconds * 1e3:.1f} ms on this machine.")
 
 
@@ -116,7 +121,7 @@ def stored_metrics_ui(sep: ImageSeparator) -> None:
         rows.append({"estimate": label, "PSNR digit (dB)": round(r["psnr_digit"], 2),
                      "PSNR clothing (dB)": round(r["psnr_clothing"], 2), "PSNR mean (dB)": round(r["psnr_mean"], 2),
                      "SSIM mean": round(r["ssim_mean"], 3)})
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.dataframe(rows, hide_index=True, width="stretch")
     st.caption(f"{m['n']} official test mixtures, w = {m['weight']}, pair seed {m['pair_seed']}.")
 
 

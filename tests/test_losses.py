@@ -45,7 +45,8 @@ def case():
 def test_terms_are_named(case):
     terms = separation_loss(*case)
     assert set(terms) == set(LOSS_TERMS) == {"total", "recon", "kl", "recon_digit", "recon_clothing",
-                                             "recon_mixture", "kl_digit", "kl_clothing"}
+                                             "recon_mixture", "kl_digit", "kl_clothing",
+                                             "recon_consistent"}
     assert all(t.ndim == 0 for t in terms.values())
 
 
@@ -122,3 +123,19 @@ def test_free_bits_gradient_vanishes_below_the_floor(case):
     separation_loss(out, digit, clothing, mixture, free_bits=1.0)["total"].backward()
     assert torch.all(logvar.grad[:, 0] == 0) and torch.all(mu.grad[:, 0] == 0)
     assert torch.all(logvar.grad[:, 1] != 0)
+
+
+def test_consistency_term_scores_projected_sources(case):
+    out, digit, clothing, mixture = case
+    inputs = mixture.clamp(0, 1)
+    terms = separation_loss(out, digit, clothing, mixture, beta=1.0, inputs=inputs, weight=0.5)
+    w = 0.5
+    r = inputs - (w * out.sources[:, 0] + (1 - w) * out.sources[:, 1])
+    d_proj = (out.sources[:, 0] + r).clamp(1e-6, 1 - 1e-6)  # w / (w^2 + (1-w)^2) = 1 at w = 0.5
+    c_proj = (out.sources[:, 1] + r).clamp(1e-6, 1 - 1e-6)
+    expected = _bce_by_hand(d_proj, digit) + _bce_by_hand(c_proj, clothing)
+    assert terms["recon_consistent"].item() == pytest.approx(expected, rel=1e-4)
+    # Off by default: reported, but not in the total; with a weight it is added.
+    assert terms["total"].item() == pytest.approx((terms["recon"] + terms["kl"]).item(), rel=1e-6)
+    on = separation_loss(out, digit, clothing, mixture, beta=1.0, inputs=inputs, weight=0.5, consistency=2.0)
+    assert on["total"].item() == pytest.approx((terms["total"] + 2.0 * terms["recon_consistent"]).item(), rel=1e-6)

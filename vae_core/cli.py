@@ -44,6 +44,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = TrainConfig(model=args.model, model_config=model_config, beta=args.beta, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, weight=args.weight,
                       noise=args.noise, kl_anneal_epochs=args.kl_anneal_epochs, free_bits=args.free_bits,
+                      consistency=args.consistency,
                       time_budget_s=args.time_budget, train_limit=args.train_limit, val_limit=args.val_limit)
     cfg.validate()
     out = Path(args.out) if args.out else runs_dir() / (args.name or f"image-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -59,7 +60,8 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         def on_epoch(self, r: dict[str, Any]) -> None:
             mark = " *" if r["improved"] else ""
             print(f"\r  epoch {r['epoch']}: train {r['train']['total']:.2f} (recon {r['train']['recon']:.2f}, "
-                  f"kl {r['train']['kl']:.2f})  val {r['val']['total']:.2f}  val PSNR {r['val_psnr']:.2f} dB  "
+                  f"kl {r['train']['kl']:.2f})  val {r['val']['total']:.2f}  val PSNR {r['val_psnr']:.2f} dB "
+                  f"(consistent {r['val_psnr_projected']:.2f} dB)  "
                   f"[{r['seconds']:.0f} s]{mark}", flush=True)
 
     stop = threading.Event()
@@ -153,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to mixtures")
     t.add_argument("--kl-anneal-epochs", type=float, default=0.0)
     t.add_argument("--free-bits", type=float, default=0.0)
+    t.add_argument("--consistency", type=float, default=0.0,
+                   help="weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)")
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
     t.add_argument("--train-limit", type=int, default=None)
     t.add_argument("--val-limit", type=int, default=None)

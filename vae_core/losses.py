@@ -1,17 +1,18 @@
 """The separation ELBO, returned as named terms so loss curves can plot each one by name.
 
 Every term is a per-example sum (over pixels or latent dimensions) averaged over the batch:
-``total = recon_digit + recon_clothing + recon_mixture + beta * (kl_digit + kl_clothing)``.
+``total = recon_digit + recon_clothing + recon_mixture + beta * (kl_digit + kl_clothing)``
+(+ ``consistency * recon_consistent`` when that option is on).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .models import SOURCES, SeparationOutput
+from .models import SOURCES, SeparationOutput, mixture_consistency
 
 LOSS_TERMS = ("total", "recon", "kl", "recon_digit", "recon_clothing", "recon_mixture",
-              "kl_digit", "kl_clothing")
+              "kl_digit", "kl_clothing", "recon_consistent")
 _EPS = 1e-6
 
 
@@ -30,12 +31,19 @@ def bernoulli_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def separation_loss(out: SeparationOutput, digit: torch.Tensor, clothing: torch.Tensor,
-                    mixture: torch.Tensor, beta: float = 1.0, free_bits: float = 0.0) -> dict[str, torch.Tensor]:
+                    mixture: torch.Tensor, beta: float = 1.0, free_bits: float = 0.0,
+                    inputs: torch.Tensor | None = None, weight: float = 0.5,
+                    consistency: float = 0.0) -> dict[str, torch.Tensor]:
     """Negative separation ELBO with a beta-weighted KL (Higgins et al. 2017).
 
     ``mixture`` is the clean mixture target ``w·digit + (1-w)·clothing``. With ``free_bits > 0`` each
     latent dimension's batch-mean KL is floored at that many nats in the optimised total
     (Kingma et al. 2016, "free bits"); the reported ``kl`` terms stay the true KL.
+
+    ``recon_consistent`` scores the sources after the mixture-consistency projection of ``inputs`` (the
+    network's actual input, noise included; Wisdom et al. 2019 train through this projection). It is always
+    reported and enters the total with weight ``consistency``; the per-decoder ELBO terms stay in the total, so
+    each decoder still has to explain its source from its own latent alone.
     """
     terms: dict[str, torch.Tensor] = {
         "recon_digit": bernoulli_nll(out.sources[:, 0], digit),
@@ -48,5 +56,9 @@ def separation_loss(out: SeparationOutput, digit: torch.Tensor, clothing: torch.
     terms["recon"] = terms["recon_digit"] + terms["recon_clothing"] + terms["recon_mixture"]
     terms["kl"] = terms["kl_digit"] + terms["kl_clothing"]
     kl_opt = kl.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else terms["kl"]
+    projected = mixture_consistency(out.sources, mixture if inputs is None else inputs, weight)
+    terms["recon_consistent"] = bernoulli_nll(projected[:, 0], digit) + bernoulli_nll(projected[:, 1], clothing)
     terms["total"] = terms["recon"] + beta * kl_opt
+    if consistency > 0:
+        terms["total"] = terms["total"] + consistency * terms["recon_consistent"]
     return terms

@@ -13,22 +13,7 @@ import torch
 
 from .checkpoints import load_model, resolve_checkpoint
 from .errors import LabError
-from .models import SeparationVAE
-
-
-def mixture_consistency(sources: torch.Tensor, mixture: torch.Tensor, weight: float = 0.5,
-                        clip: bool = True) -> torch.Tensor:
-    """Project estimates so that they re-mix exactly to the input (Wisdom et al. 2019).
-
-    The residual ``r = x - (w·d + (1-w)·c)`` is added back in the least-squares way that satisfies the
-    constraint: ``d += w·r / (w² + (1-w)²)``, ``c += (1-w)·r / (w² + (1-w)²)``. ``sources`` is
-    ``(N, 2, H, W)`` and ``mixture`` ``(N, H, W)``. Clipping to [0, 1] keeps the outputs valid images.
-    """
-    w = float(weight)
-    r = mixture - (w * sources[:, 0] + (1 - w) * sources[:, 1])
-    norm = w * w + (1 - w) * (1 - w)
-    out = torch.stack([sources[:, 0] + (w / norm) * r, sources[:, 1] + ((1 - w) / norm) * r], dim=1)
-    return out.clamp(0.0, 1.0) if clip else out
+from .models import SeparationVAE, mixture_consistency
 
 
 def check_mixtures(mixtures: Any) -> torch.Tensor:

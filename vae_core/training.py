@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .losses import LOSS_TERMS, separation_loss
 from .metrics import psnr
 from .mixing import PairSet, load_pairs, mix
-from .models import MODEL_KINDS, SeparationVAE, build_model, config_to_dict
+from .models import MODEL_KINDS, SeparationVAE, build_model, config_to_dict, mixture_consistency
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -45,6 +45,7 @@ class TrainConfig:
     noise: float = 0.0
     kl_anneal_epochs: float = 0.0  # Bowman et al. 2016: beta ramps linearly from 0 over this many epochs
     free_bits: float = 0.0  # Kingma et al. 2016: nats per latent dimension
+    consistency: float = 0.0  # weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)
     time_budget_s: float | None = None
     train_limit: int | None = None  # use only the first N training pairs (quick runs, tests)
     val_limit: int | None = None
@@ -61,6 +62,7 @@ class TrainConfig:
             (0 <= self.noise <= 1, f"noise must be between 0 and 1, not {self.noise}."),
             (self.kl_anneal_epochs >= 0, f"kl_anneal_epochs must be >= 0, not {self.kl_anneal_epochs}."),
             (self.free_bits >= 0, f"free_bits must be >= 0, not {self.free_bits}."),
+            (self.consistency >= 0, f"consistency must be >= 0, not {self.consistency}."),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be positive."),
             (self.lr_schedule in ("cosine", "constant"), "lr_schedule must be 'cosine' or 'constant'."),
         ]
@@ -77,8 +79,8 @@ class Callbacks:
         """After each optimiser step: ``epoch``, ``step``, ``steps_per_epoch``, ``progress`` (0..1), ``loss``."""
 
     def on_epoch(self, record: dict[str, Any]) -> None:
-        """After each epoch: ``epoch``, ``train`` and ``val`` (term -> value), ``val_psnr``, ``seconds``,
-        ``improved``."""
+        """After each epoch: ``epoch``, ``train`` and ``val`` (term -> value), ``val_psnr`` (raw decoders),
+        ``val_psnr_projected`` (mixture-consistent), ``seconds``, ``improved``."""
 
 
 @dataclass
@@ -91,30 +93,33 @@ class TrainResult:
 
 
 def empty_history() -> dict[str, Any]:
-    return {"epoch": [], "seconds": [], "beta": [], "val_psnr": [],
+    return {"epoch": [], "seconds": [], "beta": [], "val_psnr": [], "val_psnr_projected": [],
             "train": {t: [] for t in LOSS_TERMS}, "val": {t: [] for t in LOSS_TERMS}}
 
 
 @torch.no_grad()
 def evaluate_losses(model: SeparationVAE, pairs: PairSet, cfg: TrainConfig, device: torch.device,
-                    batch_size: int = 1000) -> tuple[dict[str, float], float]:
-    """Mean loss terms (at the full beta) and mean PSNR over both sources, on fixed pairs."""
+                    batch_size: int = 1000) -> tuple[dict[str, float], float, float]:
+    """Mean loss terms (at the full beta) and mean PSNR over both sources, raw and mixture-consistent."""
     model.eval()
     g = torch.Generator().manual_seed(cfg.seed + 12345)  # same validation noise every epoch
     sums = {t: 0.0 for t in LOSS_TERMS}
-    psnr_sum = 0.0
+    psnr_sum = psnr_proj_sum = 0.0
     for start in range(0, len(pairs), batch_size):
         d, c = pairs.sources(slice(start, start + batch_size))
         x = mix(d, c, cfg.weight, cfg.noise, g)
         clean = mix(d, c, cfg.weight)
         d, c, x, clean = d.to(device), c.to(device), x.to(device), clean.to(device)
         out = model(x, cfg.weight)
-        terms = separation_loss(out, d, c, clean, cfg.beta)
+        terms = separation_loss(out, d, c, clean, cfg.beta, inputs=x, weight=cfg.weight,
+                                consistency=cfg.consistency)
         for t in LOSS_TERMS:
             sums[t] += terms[t].item() * len(d)
-        psnr_sum += psnr(out.sources, torch.stack([d, c], 1)).mean(1).sum().item()
+        truth = torch.stack([d, c], 1)
+        psnr_sum += psnr(out.sources, truth).mean(1).sum().item()
+        psnr_proj_sum += psnr(mixture_consistency(out.sources, x, cfg.weight), truth).mean(1).sum().item()
     n = len(pairs)
-    return {t: v / n for t, v in sums.items()}, psnr_sum / n
+    return {t: v / n for t, v in sums.items()}, psnr_sum / n, psnr_proj_sum / n
 
 
 def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.Event | None = None,
@@ -166,7 +171,8 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
             progress = (epoch - 1 + i / steps_per_epoch)
             beta = cfg.beta * min(1.0, progress / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
             out = model(x, cfg.weight)
-            terms = separation_loss(out, d, c, clean, beta, cfg.free_bits)
+            terms = separation_loss(out, d, c, clean, beta, cfg.free_bits, inputs=x, weight=cfg.weight,
+                                    consistency=cfg.consistency)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
@@ -182,11 +188,12 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
                                "elapsed": time.perf_counter() - t0})
         if seen == 0:
             break
-        val_terms, val_psnr = evaluate_losses(model, val_pairs, cfg, dev)
+        val_terms, val_psnr, val_psnr_proj = evaluate_losses(model, val_pairs, cfg, dev)
         history["epoch"].append(epoch if not stopped else round(epoch - 1 + seen / len(train_pairs), 3))
         history["seconds"].append(round(time.perf_counter() - t0, 3))
         history["beta"].append(beta)
         history["val_psnr"].append(val_psnr)
+        history["val_psnr_projected"].append(val_psnr_proj)
         for t in LOSS_TERMS:
             history["train"][t].append(sums[t] / seen)
             history["val"][t].append(val_terms[t])
@@ -197,7 +204,8 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
             if out_dir is not None:
                 save_checkpoint(out_dir, model, training_meta(cfg, history, best_epoch, data_root, meta))
         callbacks.on_epoch({"epoch": history["epoch"][-1], "train": {t: history["train"][t][-1] for t in LOSS_TERMS},
-                            "val": val_terms, "val_psnr": val_psnr, "seconds": history["seconds"][-1],
+                            "val": val_terms, "val_psnr": val_psnr, "val_psnr_projected": val_psnr_proj,
+                            "seconds": history["seconds"][-1],
                             "improved": improved})
         if stopped:
             break

@@ -1,0 +1,74 @@
+"""Fixtures shared by the app tests (AppTest and the real-browser test).
+
+Import the fixtures into a test module (``from app_fixtures import app_env, ...``) to use them.
+VAE_DATA_DIR comes from tests/conftest.py (the default below is the same); VAE_RUNS_DIR is set per
+test by ``app_env`` to a folder of the app tests' own.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("VAE_DATA_DIR", str((REPO.parent / "shared" / "data").resolve()))
+
+
+def save_tiny_checkpoint(folder: Path, extra_meta: dict | None = None):
+    """An untrained, small MLP checkpoint in ``folder`` (seconds to build, no training)."""
+    import torch
+
+    from vae_core.checkpoints import save_checkpoint
+    from vae_core.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("mlp", {"latent_dim": 8, "hidden": (64,)})
+    save_checkpoint(folder, model, {"task": "image", **(extra_meta or {})})
+    return model
+
+
+@pytest.fixture(scope="session")
+def app_runs_dir(tmp_path_factory) -> Path:
+    """The user runs folder the app tests point VAE_RUNS_DIR at (their own, so that the checkpoint
+    they may add never shows up in other tests' listings)."""
+    return tmp_path_factory.mktemp("app-runs")
+
+
+@pytest.fixture(scope="session")
+def image_checkpoint(app_runs_dir):
+    """The checkpoint the image page selects by default: the shipped ``image-conv`` when it exists,
+    else a tiny untrained MLP saved into the app tests' VAE_RUNS_DIR (so that the tests also work
+    before the shipped models are trained)."""
+    from vae_core.checkpoints import list_checkpoints
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAE_RUNS_DIR", str(app_runs_dir))
+        infos = list_checkpoints("image")
+        if not infos:
+            save_tiny_checkpoint(app_runs_dir / "tiny")
+            infos = list_checkpoints("image")
+    assert infos, "could not provide an image checkpoint for the app tests"
+    return next((c for c in infos if c.name == "image-conv"), infos[0])
+
+
+@pytest.fixture
+def app_env(app_runs_dir, image_checkpoint, monkeypatch):
+    """VAE_RUNS_DIR -> the app tests' runs folder (holding ``image_checkpoint`` unless it is shipped)."""
+    monkeypatch.setenv("VAE_RUNS_DIR", str(app_runs_dir))
+    return image_checkpoint
+
+
+def clear_app_caches() -> None:
+    """Forget cached models and datasets (AppTest runs the pages in this process, caches survive runs)."""
+    import streamlit as st
+
+    from vae_core import data
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    data._load_split_cached.cache_clear()

@@ -1,0 +1,209 @@
+"""The Streamlit pages, run headless with streamlit.testing.v1.AppTest (no browser, no server).
+
+AppTest runs the scripts in this process, so st.cache_resource and vae_core.data's lru_cache survive
+between runs; tests that change the environment clear them (clear_app_caches).
+"""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_fixtures import (REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint,  # noqa: F401
+                          save_tiny_checkpoint)
+
+TIMEOUT = 60
+METRICS = ["Digit PSNR", "Clothing PSNR", "Digit SSIM", "Clothing SSIM"]
+
+
+def run_page(page: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric_values(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def single_images(at: AppTest) -> list[str]:
+    """URLs (content-addressed) of the images in the 'One mixture' tab."""
+    return [url for img in at.tabs[0].get("image") for url in img.value]
+
+
+def single_captions(at: AppTest) -> list[str]:
+    return [c for img in at.tabs[0].get("image") for c in img.captions]
+
+
+def prior_image(at: AppTest) -> list[str]:
+    (expander,) = [e for e in at.expander if e.label == "Generate from the prior"]
+    (img,) = expander.get("image")
+    return img.value
+
+
+@pytest.fixture(autouse=True)
+def _app_env(app_env):  # noqa: F811
+    """Every test here sees the app tests' runs folder (with a checkpoint) as VAE_RUNS_DIR."""
+
+
+@pytest.fixture
+def image_page():
+    return run_page("pages/image_separation.py")
+
+
+# --------------------------------------------------------------------------- app shell and home
+
+
+def test_app_runs_and_shows_home_page():
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["VAE Separation Lab"]
+
+
+def test_app_navigates_to_image_page():
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/image_separation.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Image separation"]
+    assert [m.label for m in at.metric] == METRICS
+
+
+def test_home_page_shows_diagram_and_dataset_status():
+    from vae_core.data import data_root, dataset_status
+
+    at = run_page("pages/home.py")
+    assert at.title[0].value == "VAE Separation Lab"
+    (chart,) = at.get("graphviz_chart")
+    assert "encoder" in chart.proto.spec
+    assert not any(dataset_status().values()), f"the tests need the datasets in {data_root()}"
+    assert len(at.success) == 1 and "Datasets found" in at.success[0].value
+    assert not at.warning
+    assert at.sidebar.selectbox(key="checkpoint_select").options  # the checkpoint picker lists something
+
+
+def test_home_page_warns_when_datasets_are_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))
+    at = run_page("pages/home.py")
+    assert len(at.warning) == 1
+    assert "t10k-images-idx3-ubyte.gz" in at.warning[0].value and "vae_core data download" in at.warning[0].value
+    assert not at.success
+
+
+# --------------------------------------------------------------------------- image separation page
+
+
+def test_image_page_shows_separation(image_page, image_checkpoint):  # noqa: F811
+    at = image_page
+    assert at.title[0].value == "Image separation"
+    assert not at.error
+    assert at.sidebar.selectbox(key="checkpoint_select").value == image_checkpoint.label
+    assert [t.label for t in at.tabs] == ["One mixture", "Batch"]
+    captions = single_captions(at)
+    assert captions[:4] == ["mixture (input)", "separated digit", "separated clothing", "re-mixed reconstruction"]
+    assert captions[4] == "true digit: 3" and captions[5].startswith("true clothing: ")  # default class picks
+    assert len(set(single_images(at))) >= 5  # distinct pictures (truth and estimate can't all coincide)
+    values = metric_values(at)
+    assert list(values) == METRICS
+    for label in METRICS[:2]:
+        assert values[label].endswith(" dB") and float(values[label].split()[0]) > 0
+    for label in METRICS[2:]:
+        assert -1 <= float(values[label]) <= 1
+    assert "vs mixture" in at.metric[0].delta
+    # Stored metrics: the table when the checkpoint has them, else a hint how to compute them.
+    if image_checkpoint.meta.get("test_metrics"):
+        assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
+    else:
+        assert any("vae_core eval" in i.value for i in at.info)
+    assert len(prior_image(at)) == 1
+
+
+@pytest.mark.parametrize("key, value", [("weight", 0.3), ("noise", 0.2)])
+def test_mixing_sliders_change_psnr(image_page, key, value):
+    at = image_page
+    before, images_before = metric_values(at), single_images(at)
+    at.slider(key=key).set_value(value).run()
+    assert not at.exception, [e.value for e in at.exception]
+    after = metric_values(at)
+    assert (after["Digit PSNR"], after["Clothing PSNR"]) != (before["Digit PSNR"], before["Clothing PSNR"])
+    assert single_images(at)[0] != images_before[0]  # the mixture itself changed
+
+
+def test_digit_index_mode_changes_outputs(image_page):
+    at = image_page
+    at.radio(key="digit_mode").set_value("index").run()
+    assert not at.exception, [e.value for e in at.exception]
+    first_images, first_metrics = single_images(at), metric_values(at)
+    assert at.number_input(key="digit_index").value == 0
+    at.number_input(key="digit_index").set_value(7).run()
+    assert not at.exception, [e.value for e in at.exception]
+    from vae_core.image_demo import load_test_images
+
+    label = int(load_test_images().digit_labels[7])
+    assert single_captions(at)[4] == f"true digit: {label}"
+    images = single_images(at)
+    assert images[0] != first_images[0] and images[4] != first_images[4]  # mixture and true digit
+    assert metric_values(at) != first_metrics
+
+
+def test_batch_tab_renders_grid(image_page):
+    at = image_page
+    batch = at.tabs[1]
+    (img,) = batch.get("image")
+    first = img.value
+    assert len(first) == 1
+    assert "reconstruction" in batch.caption[0].value and "true digit" in batch.caption[0].value
+    at.button(key="batch_new").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (img,) = at.tabs[1].get("image")
+    assert img.value != first
+
+
+def test_sample_again_changes_prior_samples(image_page):
+    at = image_page
+    first = prior_image(at)
+    at.button(key="prior_new").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert prior_image(at) != first
+
+
+def test_stored_metrics_table(tmp_path, monkeypatch):
+    """A checkpoint with evaluated test metrics shows them as a three-row table."""
+    from vae_core import load_checkpoint
+    from vae_core.checkpoints import update_sidecar
+    from vae_core.evaluation import evaluate_separator
+
+    folder = tmp_path / "tiny-scored"
+    save_tiny_checkpoint(folder)
+    metrics = evaluate_separator(load_checkpoint(folder), limit=20)
+    update_sidecar(folder, test_metrics=metrics)
+    monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path))
+
+    at = AppTest.from_file(str(REPO / "pages/image_separation.py"), default_timeout=TIMEOUT).run()
+    at.sidebar.selectbox(key="checkpoint_select").set_value("tiny-scored (user)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "test PSNR" in at.sidebar.caption[0].value
+    (table,) = at.dataframe
+    df = table.value
+    assert list(df["estimate"]) == ["model, mixture-consistent", "model, raw decoders", "mixture as estimate (baseline)"]
+    assert df["PSNR mean (dB)"].iloc[2] == round(metrics["mixture_baseline"]["psnr_mean"], 2)
+    assert any("20 official test mixtures" in c.value for c in at.caption)
+
+
+def test_image_page_without_datasets(tmp_path, monkeypatch):
+    """Missing data: one error naming the files, no exception, and prior sampling still works."""
+    clear_app_caches()
+    try:
+        with monkeypatch.context() as mp:
+            mp.setenv("VAE_DATA_DIR", str(tmp_path))
+            at = run_page("pages/image_separation.py")
+            assert len(at.error) == 1
+            message = at.error[0].value
+            assert "t10k-images-idx3-ubyte.gz" in message and str(tmp_path) in message
+            assert not at.tabs and not at.metric
+            (expander,) = at.expander
+            assert expander.label == "Generate from the prior"
+            first = prior_image(at)
+            at.button(key="prior_new").click().run()
+            assert not at.exception, [e.value for e in at.exception]
+            assert prior_image(at) != first
+    finally:
+        clear_app_caches()  # later tests load the real test sets again

@@ -1,0 +1,81 @@
+"""The command line, run as users run it: `python -m vae_core ...` in a subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vae_core", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "cli-run"
+    r = cli("train", "image", "--model", "mlp", "--epochs", "1", "--train-limit", "2000", "--val-limit", "200",
+            "--latent-dim", "8", "--out", str(out), "--no-eval")
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1" in r.stdout
+    return out
+
+
+def test_train_writes_checkpoint_with_command(trained):
+    meta = json.loads((trained / "checkpoint.json").read_text())
+    assert meta["command"].startswith("python -m vae_core train image --model mlp")
+    assert meta["train_config"]["train_limit"] == 2000
+    assert len(list(trained.glob("weights-*.safetensors"))) == 1
+
+
+def test_eval_json(trained):
+    r = cli("eval", str(trained), "--json", "--limit", "300")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    assert m["n"] == 300
+    assert m["projected"]["psnr_mean"] > m["mixture_baseline"]["psnr_mean"]
+
+
+def test_bench_prints_table_and_writes_json(trained, tmp_path):
+    out = tmp_path / "bench.json"
+    r = cli("bench", "image", "--checkpoints", str(trained), "--limit", "300", "--json-out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "PSNR proj" in r.stdout and "mixture" in r.stdout
+    report = json.loads(out.read_text())
+    (entry,) = report["models"].values()
+    assert entry["train_samples_per_s"] > 0 and entry["latency"]["median_ms"] > 0
+
+
+@pytest.mark.parametrize("args, words", [
+    (("eval", "no-such-model"), "No checkpoint called"),
+    (("train", "image", "--beta", "-1"), "beta must be"),
+    (("train", "image", "--epochs", "0"), "epochs must be"),
+])
+def test_bad_input_gives_one_sentence_not_a_traceback(args, words):
+    r = cli(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0]
+
+
+def test_missing_data_says_which_files_and_where(tmp_path):
+    r = cli("train", "image", "--model", "mlp", "--epochs", "1", "--no-download", "--out", str(tmp_path / "x"),
+            env={"VAE_DATA_DIR": str(tmp_path / "empty")})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "train-images-idx3-ubyte.gz" in r.stderr and str(tmp_path / "empty") in r.stderr
+    assert "data download" in r.stderr
+    assert not (tmp_path / "x").exists()
+    r = cli("data", "status", env={"VAE_DATA_DIR": str(tmp_path / "empty")})
+    assert r.returncode == 0 and "missing" in r.stdout
+
+
+def test_list_shows_checkpoints(trained):
+    r = cli("list", env={"VAE_RUNS_DIR": str(trained.parent)})
+    assert r.returncode == 0 and "cli-run" in r.stdout and "user" in r.stdout
