@@ -1,7 +1,6 @@
 """Widgets and cached resources shared by every page."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 

@@ -79,3 +79,22 @@ def test_missing_data_says_which_files_and_where(tmp_path):
 def test_list_shows_checkpoints(trained):
     r = cli("list", env={"VAE_RUNS_DIR": str(trained.parent)})
     assert r.returncode == 0 and "cli-run" in r.stdout and "user" in r.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (("eval", "x", "--limit", "0"), "must be at least 1"),
+    (("train", "image", "--train-limit", "-5"), "must be at least 1"),
+])
+def test_out_of_range_numbers_are_refused_by_the_parser(args, words):
+    r = cli(*args)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unwritable_output_folder_is_one_sentence(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = cli("train", "image", "--model", "mlp", "--epochs", "1", "--train-limit", "500", "--val-limit", "50",
+            "--out", str(blocker / "run"), "--no-eval")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and str(blocker) in lines[-1]

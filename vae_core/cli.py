@@ -30,8 +30,19 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .checkpoints import runs_dir, update_sidecar
+    from .data import DATASETS, ensure_dataset
     from .evaluation import evaluate_separator, format_metrics
     from .separation import ImageSeparator
     from .training import Callbacks, TrainConfig, train
@@ -48,12 +59,15 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                       time_budget_s=args.time_budget, train_limit=args.train_limit, val_limit=args.val_limit)
     cfg.validate()
     out = Path(args.out) if args.out else runs_dir() / (args.name or f"image-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    for ds in DATASETS.values():  # data first: a missing dataset leaves no empty run folder behind
+        ensure_dataset(ds, args.data_dir, download=not args.no_download, progress=_progress_printer)
+    out.mkdir(parents=True, exist_ok=True)  # fail now, not after training, if it cannot be written
     command = "python -m vae_core " + shlex.join(argv)
     print(f"Training {args.model} (beta {cfg.beta}, latent {args.latent_dim}) for {cfg.epochs} epochs -> {out}")
 
     class Printer(Callbacks):
         def on_step(self, info: dict[str, Any]) -> None:
-            if info["step"] % 50 == 0:
+            if info["step"] % 50 == 0 and sys.stdout.isatty():  # a live counter only on a terminal, not in logs
                 print(f"\r  epoch {info['epoch']} step {info['step']}/{info['total_steps']} "
                       f"loss {info['loss']:.1f}", end="", flush=True)
 
@@ -66,7 +80,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     stop = threading.Event()
     try:
-        result = train(cfg, Printer(), stop, out_dir=out, data_root=args.data_dir, download=not args.no_download,
+        result = train(cfg, Printer(), stop, out_dir=out, data_root=args.data_dir,
                        meta={"command": command, "name": out.name})
     except KeyboardInterrupt:
         print("\nInterrupted; the best checkpoint so far (if any epoch finished) is in " + str(out), file=sys.stderr)
@@ -158,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--consistency", type=float, default=0.0,
                    help="weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)")
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
-    t.add_argument("--train-limit", type=int, default=None)
-    t.add_argument("--val-limit", type=int, default=None)
+    t.add_argument("--train-limit", type=_positive_int, default=None)
+    t.add_argument("--val-limit", type=_positive_int, default=None)
     t.add_argument("--name", default=None, help="run name in the runs folder")
     t.add_argument("--out", default=None, help="checkpoint folder (overrides --name)")
     t.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data")
@@ -169,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a checkpoint on the test mixtures")
     e.add_argument("checkpoint")
     e.add_argument("--json", action="store_true")
-    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--limit", type=_positive_int, default=None)
     e.add_argument("--weight", type=float, default=0.5)
     e.add_argument("--noise", type=float, default=0.0)
     e.add_argument("--pair-seed", type=int, default=0)
@@ -178,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="benchmarks: quality, latency and training throughput")
     b.add_argument("what", choices=["image"])
     b.add_argument("--checkpoints", nargs="+", default=["image-mlp", "image-conv"])
-    b.add_argument("--limit", type=int, default=None, help="evaluate on the first N test mixtures only")
+    b.add_argument("--limit", type=_positive_int, default=None, help="evaluate on the first N test mixtures only")
     b.add_argument("--json-out", default="bench-image.json")
     b.set_defaults(func=cmd_bench)
 
@@ -198,4 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, argv)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; choose another location or fix its permissions.",
+              file=sys.stderr)
         return 2

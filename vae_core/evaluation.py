@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .errors import LabError
 from .metrics import psnr, ssim
 from .mixing import PairSet, load_pairs, mix
 from .models import SOURCES
@@ -31,6 +32,10 @@ def evaluate_separator(separator: ImageSeparator, pairs: PairSet | None = None, 
                        noise: float = 0.0, pair_seed: int = 0, limit: int | None = None,
                        data_root: Path | None = None, batch_size: int = 1000) -> dict[str, Any]:
     """Score a separator on test mixtures: raw decoder outputs, mixture-consistent outputs, and baseline."""
+    if not 0 <= noise <= 1:
+        raise LabError(f"The noise level must lie between 0 and 1, not {noise}.")
+    if limit is not None and limit < 1:
+        raise LabError(f"The number of test mixtures must be at least 1, not {limit}.")
     if pairs is None:
         pairs = load_pairs("test", pair_seed, root=data_root, limit=limit)
     g = torch.Generator().manual_seed(pair_seed)

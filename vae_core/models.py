@@ -9,7 +9,7 @@ so sampling ``z ~ N(0, I)`` and decoding draws a digit (source 0) or a clothing 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple
 
 import torch

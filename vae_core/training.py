@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .losses import LOSS_TERMS, separation_loss
 from .metrics import psnr
 from .mixing import PairSet, load_pairs, mix
-from .models import MODEL_KINDS, SeparationVAE, build_model, config_to_dict, mixture_consistency
+from .models import MODEL_KINDS, SeparationVAE, build_model, mixture_consistency
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -65,6 +65,9 @@ class TrainConfig:
             (self.consistency >= 0, f"consistency must be >= 0, not {self.consistency}."),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be positive."),
             (self.lr_schedule in ("cosine", "constant"), "lr_schedule must be 'cosine' or 'constant'."),
+            (self.train_limit is None or self.train_limit >= self.batch_size,
+             f"train_limit must be at least the batch size ({self.batch_size}), not {self.train_limit}."),
+            (self.val_limit is None or self.val_limit >= 1, f"val_limit must be at least 1, not {self.val_limit}."),
         ]
         for ok, message in checks:
             if not ok:
@@ -217,10 +220,3 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
         save_checkpoint(out_dir, model, training_meta(cfg, history, best_epoch, data_root, meta))
     return TrainResult(model, history, best_epoch, stopped, time.perf_counter() - t0)
 
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return asdict(cfg)
-
-
-def model_config_dict(model: SeparationVAE) -> dict[str, Any]:
-    return config_to_dict(model.config)
