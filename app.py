@@ -7,5 +7,6 @@ pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/image_separation.py", title="Image separation", icon=":material/image:",
             url_path="image-separation"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 st.navigation(pages).run()

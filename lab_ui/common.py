@@ -1,11 +1,13 @@
 """Widgets and cached resources shared by every page."""
 from __future__ import annotations
 
+from pathlib import Path
 
 import streamlit as st
 
 from vae_core import LabError, load_checkpoint
-from vae_core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints
+from vae_core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
+from vae_core.jobs import JobRunner, LocalJobRunner
 from vae_core.separation import ImageSeparator
 
 
@@ -61,3 +63,13 @@ def load_separator_ui(info: CheckpointInfo | None) -> ImageSeparator | None:
 def image_scale() -> int:
     """Upscaling factor for 28x28 images (crisp on a projector)."""
     return 5
+
+
+@st.cache_resource
+def _job_runner(runs_root: str) -> JobRunner:
+    return LocalJobRunner(Path(runs_root))
+
+
+def job_runner() -> JobRunner:
+    """The server's one job runner, shared by every session (the runs folder keys it)."""
+    return _job_runner(str(runs_dir()))

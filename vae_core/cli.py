@@ -41,10 +41,9 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .checkpoints import runs_dir, update_sidecar
+    from .checkpoints import runs_dir
     from .data import DATASETS, ensure_dataset
-    from .evaluation import evaluate_separator, format_metrics
-    from .separation import ImageSeparator
+    from .evaluation import evaluate_checkpoint, format_metrics
     from .training import Callbacks, TrainConfig, train
 
     model_config: dict[str, Any] = {"latent_dim": args.latent_dim}
@@ -87,11 +86,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return 130
     print(f"Best epoch {result.best_epoch}, {result.seconds:.0f} s; checkpoint {out}")
     if not args.no_eval:
-        from .checkpoints import load_model
-        model, meta = load_model(out)
-        metrics = evaluate_separator(ImageSeparator(model, meta, out), data_root=args.data_dir)
-        update_sidecar(out, test_metrics=metrics)
-        print(format_metrics(metrics))
+        print(format_metrics(evaluate_checkpoint(out, args.data_dir)))
     return 0
 
 
@@ -108,15 +103,18 @@ def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .bench import bench_image
+    from .bench import bench_image, bench_train_quick
 
-    if args.what != "image":
-        raise LabError(f"Unknown benchmark {args.what!r}; available: image.")
-    report = bench_image(checkpoints=args.checkpoints, limit=args.limit, data_root=args.data_dir)
-    out = Path(args.json_out)
+    if args.what == "image":
+        report = bench_image(checkpoints=args.checkpoints, limit=args.limit, data_root=args.data_dir)
+    else:
+        report = bench_train_quick(data_root=args.data_dir)
+    out = Path(args.json_out or f"bench-{args.what}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"Wrote {out}")
+    if args.json:
+        print(json.dumps(report))  # the last line: one JSON object, for scripts
     return 0
 
 
@@ -190,10 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="benchmarks: quality, latency and training throughput")
-    b.add_argument("what", choices=["image"])
+    b.add_argument("what", choices=["image", "train-quick"])
     b.add_argument("--checkpoints", nargs="+", default=["image-mlp", "image-conv"])
     b.add_argument("--limit", type=_positive_int, default=None, help="evaluate on the first N test mixtures only")
-    b.add_argument("--json-out", default="bench-image.json")
+    b.add_argument("--json-out", default=None, help="report file (default bench-WHAT.json)")
+    b.add_argument("--json", action="store_true", help="also print the report as one JSON line, last")
     b.set_defaults(func=cmd_bench)
 
     ls = sub.add_parser("list", help="list shipped and user checkpoints")

@@ -57,6 +57,16 @@ def evaluate_separator(separator: ImageSeparator, pairs: PairSet | None = None, 
     }
 
 
+def evaluate_checkpoint(folder: Path, data_root: Path | None = None) -> dict[str, Any]:
+    """Score a checkpoint folder on the 10,000 test mixtures and store the result in its sidecar."""
+    from .checkpoints import load_model, update_sidecar
+
+    model, meta = load_model(folder)
+    metrics = evaluate_separator(ImageSeparator(model, meta, Path(folder)), data_root=data_root)
+    update_sidecar(folder, test_metrics=metrics)
+    return metrics
+
+
 def format_metrics(m: dict[str, Any]) -> str:
     """A small text table of an :func:`evaluate_separator` result."""
     rows = [("model, projected", m["projected"]), ("model, raw", m["raw"]), ("mixture baseline", m["mixture_baseline"])]

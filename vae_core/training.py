@@ -75,15 +75,37 @@ class TrainConfig:
         build_model(self.model, self.model_config)  # validates the model settings too
 
 
+PRESETS: dict[str, dict[str, Any]] = {
+    # About a minute on 2 CPU cores: the course MLP, a few passes over the data.
+    "quick": dict(model="mlp", model_config={"latent_dim": 16, "hidden": [512, 256]}, beta=1.0, epochs=4,
+                  batch_size=256, lr=2e-3, time_budget_s=75.0),
+    # About ten minutes: the shipped convolutional design, a third of its schedule.
+    "full": dict(model="conv", model_config={"latent_dim": 64, "channels": [16, 32, 64], "hidden": 512},
+                 beta=0.05, epochs=10, batch_size=256, lr=2e-3),
+}
+"""Named starting points for training runs (the app's presets and ``bench train-quick``)."""
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from a named preset, with some fields replaced."""
+    if name not in PRESETS:
+        raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    values = {**PRESETS[name], **overrides}
+    values["model_config"] = dict(values["model_config"])
+    return TrainConfig(**values)
+
+
 class Callbacks:
     """Progress hooks; override what you need. Called from the training thread."""
 
     def on_step(self, info: dict[str, Any]) -> None:
-        """After each optimiser step: ``epoch``, ``step``, ``steps_per_epoch``, ``progress`` (0..1), ``loss``."""
+        """After each optimiser step: ``epoch``, ``step``, ``steps_per_epoch``, ``total_steps``, ``progress``
+        (0..1, by steps or by the time budget, whichever is further), ``loss``, ``recon``, ``kl``, ``beta``,
+        ``elapsed`` and ``model`` (in train mode; switch to eval and back to draw a preview)."""
 
     def on_epoch(self, record: dict[str, Any]) -> None:
         """After each epoch: ``epoch``, ``train`` and ``val`` (term -> value), ``val_psnr`` (raw decoders),
-        ``val_psnr_projected`` (mixture-consistent), ``seconds``, ``improved``."""
+        ``val_psnr_projected`` (mixture-consistent), ``seconds``, ``improved``, ``model``."""
 
 
 @dataclass
@@ -171,8 +193,8 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
             x = mix(d, c, cfg.weight, cfg.noise, g)
             clean = mix(d, c, cfg.weight)
             d, c, x, clean = d.to(dev), c.to(dev), x.to(dev), clean.to(dev)
-            progress = (epoch - 1 + i / steps_per_epoch)
-            beta = cfg.beta * min(1.0, progress / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
+            epochs_done = epoch - 1 + i / steps_per_epoch
+            beta = cfg.beta * min(1.0, epochs_done / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
             out = model(x, cfg.weight)
             terms = separation_loss(out, d, c, clean, beta, cfg.free_bits, inputs=x, weight=cfg.weight,
                                     consistency=cfg.consistency)
@@ -185,10 +207,14 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
             for t in LOSS_TERMS:
                 sums[t] += terms[t].item() * len(d)
             seen += len(d)
+            elapsed = time.perf_counter() - t0
+            progress = step / total_steps
+            if cfg.time_budget_s:
+                progress = max(progress, min(1.0, elapsed / cfg.time_budget_s))
             callbacks.on_step({"epoch": epoch, "step": step, "steps_per_epoch": steps_per_epoch,
-                               "total_steps": total_steps, "progress": step / total_steps,
-                               "loss": terms["total"].item(), "beta": beta,
-                               "elapsed": time.perf_counter() - t0})
+                               "total_steps": total_steps, "progress": progress,
+                               "loss": terms["total"].item(), "recon": terms["recon"].item(),
+                               "kl": terms["kl"].item(), "beta": beta, "elapsed": elapsed, "model": model})
         if seen == 0:
             break
         val_terms, val_psnr, val_psnr_proj = evaluate_losses(model, val_pairs, cfg, dev)
@@ -208,8 +234,7 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
                 save_checkpoint(out_dir, model, training_meta(cfg, history, best_epoch, data_root, meta))
         callbacks.on_epoch({"epoch": history["epoch"][-1], "train": {t: history["train"][t][-1] for t in LOSS_TERMS},
                             "val": val_terms, "val_psnr": val_psnr, "val_psnr_projected": val_psnr_proj,
-                            "seconds": history["seconds"][-1],
-                            "improved": improved})
+                            "seconds": history["seconds"][-1], "improved": improved, "model": model})
         if stopped:
             break
     if best_state is not None:

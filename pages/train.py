@@ -1,0 +1,136 @@
+"""Train: start a short training run, watch it learn, stop it; finished runs join every checkpoint picker."""
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from lab_ui.charts import loss_curves_figure
+from lab_ui.common import job_runner
+from vae_core import LabError
+from vae_core.image_demo import GRID_COLUMNS, tile
+from vae_core.jobs import ACTIVE, JobState
+from vae_core.training import PRESETS, TrainConfig
+
+BETAS = [0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 4.0, 10.0, 100.0]
+LRS = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
+PRESET_LABELS = {"quick": "quick (≈ 1 min)", "full": "full (≈ 10 min)"}
+MODEL_DEFAULTS = {"mlp": {"hidden": [512, 256]}, "conv": {"channels": [16, 32, 64], "hidden": 512}}
+
+
+def config_ui() -> tuple[TrainConfig, str]:
+    """The run's settings; a preset fills them in and every field stays editable."""
+    name = st.radio("Preset", list(PRESETS), format_func=PRESET_LABELS.get, horizontal=True, key="train_preset")
+    p = PRESETS[name]
+    k = f"_{name}"  # one set of widget states per preset, so switching presets shows its values
+    st.selectbox("Task", ["Image separation (MNIST + Fashion-MNIST)"], key="train_task" + k,
+                 help="Audio separation and music generation join this list once they exist.")
+    c1, c2, c3 = st.columns(3)
+    model = c1.radio("Model", ["mlp", "conv"], index=["mlp", "conv"].index(p["model"]), horizontal=True,
+                     key="train_model" + k, help="mlp: the course design. conv: the shipped convolutional design.")
+    beta = c2.select_slider("β (KL weight)", BETAS, value=p["beta"], key="train_beta" + k)
+    latent = c3.slider("Latent size (per source)", 2, 128, p["model_config"]["latent_dim"], key="train_latent" + k)
+    c1, c2, c3 = st.columns(3)
+    epochs = c1.number_input("Epochs", 1, 200, p["epochs"], key="train_epochs" + k)
+    budget = c2.number_input("Time budget (s)", 10, 3600, int(p.get("time_budget_s") or 900), step=10,
+                             key="train_budget" + k, help="The run stops (keeping its best model) when time is up.")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed" + k)
+    c1, c2, c3, c4 = st.columns(4)
+    lr = c1.select_slider("Learning rate", LRS, value=p["lr"], format_func=lambda v: f"{v:g}", key="train_lr" + k)
+    batch = c2.select_slider("Batch size", [32, 64, 128, 256, 512], value=p["batch_size"], key="train_batch" + k)
+    anneal = c3.number_input("KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="train_anneal" + k,
+                             help="β ramps up linearly from 0 over this many epochs (Bowman et al. 2016).")
+    free_bits = c4.number_input("Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="train_freebits" + k,
+                                help="Each latent dimension's KL below this is not penalised (Kingma et al. 2016).")
+    run_name = st.text_input("Run name (optional)", key="train_name" + k, max_chars=40)
+    model_config = {**MODEL_DEFAULTS[model], "latent_dim": int(latent)}
+    if model == p["model"]:
+        model_config = {**p["model_config"], "latent_dim": int(latent)}
+    cfg = TrainConfig(model=model, model_config=model_config, beta=float(beta), epochs=int(epochs),
+                      batch_size=int(batch), lr=float(lr), seed=int(seed), kl_anneal_epochs=float(anneal),
+                      free_bits=float(free_bits), time_budget_s=float(budget))
+    return cfg, run_name.strip()
+
+
+def start_ui(cfg: TrainConfig, run_name: str) -> None:
+    if st.button("Start training", type="primary", key="train_start"):
+        try:
+            st.session_state.train_job = job_runner().submit(cfg, run_name or None)
+        except LabError as exc:
+            st.error(str(exc))
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "…"
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+@st.fragment(run_every=1.0)
+def monitor_ui(job_id: str) -> None:
+    """Live view of one job, refreshed every second without rerunning the rest of the page."""
+    runner = job_runner()
+    try:
+        job = runner.get(job_id)
+    except LabError as exc:
+        st.error(str(exc))
+        return
+    epochs = job.config.get("epochs", 0)
+    st.markdown(f"**{job.name}** · {job.status}")
+    if job.status == "queued":
+        st.info(f"Waiting for a free training slot: number {runner.queue_position(job_id)} in the queue.")
+    elif job.status == "running":
+        st.progress(min(1.0, job.progress), text=f"{job.progress:.0%} · epoch {job.epoch:.1f} of {epochs} · "
+                                                 f"{job.elapsed_s:.0f} s elapsed · ETA {_eta(job.eta_s)}")
+    if job.status in ACTIVE:
+        if st.button("Stop", key=f"stop_{job_id}", help="Ends the run and keeps the best model so far."):
+            runner.stop(job_id)
+            st.rerun(scope="fragment")
+    elif job.status == "done":
+        st.success(f"Finished in {job.elapsed_s:.0f} s. The run is saved as **{job.name}** and appears in every "
+                   "page's checkpoint picker.")
+    elif job.status == "stopped":
+        st.warning(job.message or "Stopped.")
+    else:
+        st.error(job.message or "The run failed.")
+    log_y = st.toggle("Log scale", key=f"log_{job_id}")
+    st.plotly_chart(loss_curves_figure(job.steps, job.history, log_y), key=f"curves_{job_id}")
+    preview = runner.preview(job_id)
+    if preview is not None:
+        st.caption("Current separations of fixed test mixtures. Columns: " + " · ".join(GRID_COLUMNS[:4]))
+        st.image(tile(preview, scale=3), clamp=True)
+
+
+def runs_table_ui(jobs: list[JobState]) -> None:
+    rows = []
+    for j in jobs:
+        psnr = (j.history.get("val_psnr_projected") or [None])[-1] if j.history else None
+        rows.append({"run": j.name, "status": j.status, "model": j.config.get("model"),
+                     "β": j.config.get("beta"), "latent": j.config.get("model_config", {}).get("latent_dim"),
+                     "epochs": len(j.history.get("epoch", [])) if j.history else 0,
+                     "val PSNR (dB)": None if psnr is None else round(psnr, 2),
+                     "started": dt.datetime.fromtimestamp(j.created).strftime("%Y-%m-%d %H:%M")})
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+st.title("Train")
+st.markdown("Change β or the latent size, press **Start training**, and watch the model learn. Runs go on in the "
+            "background: other pages stay usable, and every finished run joins the checkpoint pickers.")
+with st.container(border=True):
+    cfg, run_name = config_ui()
+    start_ui(cfg, run_name)
+
+jobs = job_runner().jobs()
+if jobs:
+    ids = [j.id for j in jobs]
+    active = [j.id for j in jobs if j.status in ACTIVE]
+    default = st.session_state.get("train_job") or (active[0] if active else ids[0])
+    labels = {j.id: f"{j.name} ({j.status})" for j in jobs}
+    chosen = st.selectbox("Run to watch", ids, index=ids.index(default) if default in ids else 0,
+                          format_func=labels.get, key="train_watch")
+    st.session_state.train_job = chosen
+    monitor_ui(chosen)
+    with st.expander(f"All runs ({len(jobs)})"):
+        runs_table_ui(jobs)
+else:
+    st.info("No runs yet. The quick preset trains the course model in about a minute.")
