@@ -55,9 +55,11 @@ def config_ui() -> tuple[TrainConfig, str]:
 def start_ui(cfg: TrainConfig, run_name: str) -> None:
     if st.button("Start training", type="primary", key="train_start"):
         try:
-            st.session_state.train_job = job_runner().submit(cfg, run_name or None)
+            job_id = job_runner().submit(cfg, run_name or None)
         except LabError as exc:
             st.error(str(exc))
+        else:  # watch the new run (the "Run to watch" box keeps its own choice otherwise)
+            st.session_state.train_job = st.session_state.train_watch = job_id
 
 
 def _eta(seconds: float | None) -> str:
@@ -85,7 +87,7 @@ def monitor_ui(job_id: str) -> None:
     if job.status in ACTIVE:
         if st.button("Stop", key=f"stop_{job_id}", help="Ends the run and keeps the best model so far."):
             runner.stop(job_id)
-            st.rerun(scope="fragment")
+            st.rerun()  # not scope="fragment": that raises when the click is handled by a full run (AppTest)
     elif job.status == "done":
         st.success(f"Finished in {job.elapsed_s:.0f} s. The run is saved as **{job.name}** and appears in every "
                    "page's checkpoint picker.")

@@ -207,3 +207,162 @@ def test_image_page_without_datasets(tmp_path, monkeypatch):
             assert prior_image(at) != first
     finally:
         clear_app_caches()  # later tests load the real test sets again
+
+
+# --------------------------------------------------------------------------- train page
+
+TRAIN_PAGE = "pages/train.py"
+JOB_WAIT_S = 60
+TINY_JOB = dict(model="mlp", model_config={"latent_dim": 4, "hidden": [32]}, epochs=2, batch_size=64,
+                train_limit=640, val_limit=100)
+LONG_JOB = dict(TINY_JOB, epochs=50, train_limit=2000, lr_schedule="constant")  # runs until stopped
+
+
+@pytest.fixture
+def train_runs(tmp_path, monkeypatch):
+    """A runs folder of the test's own (its runs never reach the other tests' pickers), finished runs scored on
+    200 test mixtures (all 10,000 take minutes on 2 cores). On teardown every job of the page's runner is
+    stopped and its training thread joined (a torch thread alive at interpreter exit aborts the process)."""
+    import threading
+
+    import streamlit as st
+
+    from lab_ui.common import job_runner
+    from vae_core.jobs import ACTIVE
+
+    root = tmp_path / "train-runs"
+    monkeypatch.setenv("VAE_RUNS_DIR", str(root))
+    monkeypatch.setenv("VAE_JOB_EVAL_LIMIT", "200")
+    yield root
+    runner = job_runner()  # the page's runner (cached per runs folder, which is still set here)
+    jobs = runner.jobs()
+    for job in jobs:
+        if job.status in ACTIVE:
+            runner.stop(job.id)
+    for job in jobs:
+        runner.wait(job.id, timeout=JOB_WAIT_S)
+    for thread in threading.enumerate():
+        if thread.name in {f"train-{job.id}" for job in jobs}:
+            thread.join(JOB_WAIT_S)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def submit_job(**config):
+    """Start a job the way another session would: through the server's shared runner."""
+    from lab_ui.common import job_runner
+    from vae_core.training import TrainConfig
+
+    runner = job_runner()
+    return runner, runner.submit(TrainConfig(**config))
+
+
+def wait_for(predicate, what: str):
+    import time
+
+    deadline = time.monotonic() + JOB_WAIT_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def watched_header(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if " · " in m.value)
+
+
+def test_train_page_renders_presets(train_runs):
+    at = run_page(TRAIN_PAGE)
+    assert [t.value for t in at.title] == ["Train"]
+    assert at.radio(key="train_preset").value == "quick"
+    assert at.radio(key="train_preset").options == ["quick (≈ 1 min)", "full (≈ 10 min)"]
+    assert at.radio(key="train_model_quick").value == "mlp"
+    assert at.slider(key="train_latent_quick").value == 16
+    assert at.number_input(key="train_epochs_quick").value == 4
+    assert at.number_input(key="train_budget_quick").value == 75
+    assert at.select_slider(key="train_beta_quick").value == 1.0
+    assert any("No runs yet" in i.value for i in at.info)
+
+    at.radio(key="train_preset").set_value("full").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="train_model_full").value == "conv"
+    assert at.slider(key="train_latent_full").value == 64
+    assert at.number_input(key="train_epochs_full").value == 10
+    assert at.number_input(key="train_budget_full").value == 900
+    assert at.select_slider(key="train_beta_full").value == 0.05
+
+
+def test_train_page_shows_a_running_job_and_stops_it(train_runs):
+    runner, job_id = submit_job(**LONG_JOB)
+    wait_for(lambda: runner.get(job_id).history.get("epoch"), "the first epoch")  # a best model exists
+    at = run_page(TRAIN_PAGE)
+    assert at.selectbox(key="train_watch").value == job_id
+    assert watched_header(at).endswith(" · running")
+    (bar,) = at.get("progress")
+    assert 0 <= bar.value < 100 and "epoch" in bar.text and "ETA" in bar.text
+    assert at.get("plotly_chart")
+
+    at.button(key=f"stop_{job_id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert runner.wait(job_id, timeout=JOB_WAIT_S).status == "stopped"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert watched_header(at).endswith(" · stopped")
+    assert [w.value for w in at.warning] == ["Stopped; the best model so far was kept."]
+    assert not at.get("progress") and not [b for b in at.button if b.key == f"stop_{job_id}"]
+
+
+def test_finished_run_joins_the_checkpoint_picker(train_runs):
+    runner, job_id = submit_job(**TINY_JOB)
+    job = runner.wait(job_id, timeout=JOB_WAIT_S)
+    assert job.status == "done"
+    at = run_page(TRAIN_PAGE)
+    assert watched_header(at) == f"**{job.name}** · done"
+    (success,) = at.success
+    assert "Finished in" in success.value and job.name in success.value
+    (table,) = at.dataframe
+    assert list(table.value["status"]) == ["done"] and list(table.value["epochs"]) == [2]
+
+    image = run_page("pages/image_separation.py")
+    assert f"{job.name} (user)" in image.sidebar.selectbox(key="checkpoint_select").options
+
+
+def test_failed_run_shows_its_message(train_runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "no-data"))
+    runner, job_id = submit_job(**TINY_JOB)
+    job = runner.wait(job_id, timeout=JOB_WAIT_S)
+    assert job.status == "failed"
+    at = run_page(TRAIN_PAGE)
+    assert watched_header(at).endswith(" · failed")
+    (error,) = at.error
+    assert error.value == job.message and "train-images-idx3-ubyte.gz" in error.value
+
+
+def test_start_button_watches_the_new_run_and_its_stop_cancels_it(train_runs):
+    from lab_ui.common import job_runner
+
+    at = run_page(TRAIN_PAGE)
+    at.number_input(key="train_epochs_quick").set_value(1)
+    at.number_input(key="train_budget_quick").set_value(10)
+    at.text_input(key="train_name_quick").set_value("first")
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    first = at.session_state["train_job"]
+    job = job_runner().get(first)
+    assert job.name.startswith("first-") and job.config["epochs"] == 1 and job.config["time_budget_s"] == 10
+    assert job.config["model"] == "mlp" and job.config["model_config"]["hidden"] == [512, 256]
+    assert watched_header(at).startswith(f"**{job.name}** · ")
+
+    # A second run waits for the slot; the page now watches it (not the first one).
+    at.text_input(key="train_name_quick").set_value("second")
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    second = at.session_state["train_job"]
+    assert second != first and at.selectbox(key="train_watch").value == second
+    assert watched_header(at) == f"**{job_runner().get(second).name}** · queued"
+    assert [i.value for i in at.info] == ["Waiting for a free training slot: number 1 in the queue."]
+
+    at.button(key=f"stop_{second}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert job_runner().get(second).status == "stopped"
+    assert [w.value for w in at.warning] == ["Cancelled before it started."]
+    assert job_runner().get(first).status == "running"

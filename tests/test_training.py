@@ -79,8 +79,27 @@ def test_kl_annealing_ramps_beta():
 
 
 @pytest.mark.parametrize("bad", [dict(beta=-1.0), dict(epochs=0), dict(lr=0.0), dict(weight=1.0),
-                                 dict(model="rnn"), dict(model_config={"latent_dim": 0})])
+                                 dict(model="rnn"), dict(model_config={"latent_dim": 0}), dict(seed=-1),
+                                 dict(seed=2**70)])
 def test_invalid_config_is_refused_with_a_sentence(bad):
     with pytest.raises(ConfigError) as info:
         TrainConfig(**dict(QUICK, **bad)).validate()
     assert str(info.value).endswith(".")
+
+
+def test_concurrent_runs_give_the_same_numbers_as_a_run_alone():
+    """Two runs in threads at once (VAE_MAX_JOBS > 1) must not disturb each other's random streams."""
+    cfg = dict(QUICK, epochs=1, train_limit=1280, val_limit=100)
+    alone = train(TrainConfig(**cfg)).history["train"]["total"]
+    results = {}
+
+    def run(key, seed):
+        results[key] = train(TrainConfig(**dict(cfg, seed=seed))).history["train"]["total"]
+
+    threads = [threading.Thread(target=run, args=(k, s)) for k, s in (("a", cfg["seed"]), ("b", cfg["seed"] + 1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["a"] == alone
+    assert results["b"] != alone

@@ -57,12 +57,13 @@ def evaluate_separator(separator: ImageSeparator, pairs: PairSet | None = None, 
     }
 
 
-def evaluate_checkpoint(folder: Path, data_root: Path | None = None) -> dict[str, Any]:
-    """Score a checkpoint folder on the 10,000 test mixtures and store the result in its sidecar."""
+def evaluate_checkpoint(folder: Path, data_root: Path | None = None, limit: int | None = None) -> dict[str, Any]:
+    """Score a checkpoint folder on the test mixtures (all 10,000 unless ``limit``) and store the result in
+    its sidecar."""
     from .checkpoints import load_model, update_sidecar
 
     model, meta = load_model(folder)
-    metrics = evaluate_separator(ImageSeparator(model, meta, Path(folder)), data_root=data_root)
+    metrics = evaluate_separator(ImageSeparator(model, meta, Path(folder)), data_root=data_root, limit=limit)
     update_sidecar(folder, test_metrics=metrics)
     return metrics
 

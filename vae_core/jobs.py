@@ -10,7 +10,8 @@ leaves the last complete state; a runner that starts again marks such jobs as in
 
 Limits, from the environment: ``VAE_MAX_JOBS`` concurrent jobs (default 1; the rest wait in a FIFO
 queue), ``VAE_JOB_TIME_CAP_S`` seconds per job (default 900), ``VAE_RUNS_MAX_MB`` MB for the runs
-folder (default 2000; new jobs are refused when it is full).
+folder (default 2000; new jobs are refused when it is full), ``VAE_JOB_EVAL_LIMIT`` test mixtures that a finished
+job is scored on (default: all 10,000).
 """
 from __future__ import annotations
 
@@ -172,13 +173,16 @@ class LocalJobRunner(JobRunner):
     """Runs jobs in background threads of this process, at most ``max_jobs`` at once."""
 
     def __init__(self, root: Path | None = None, max_jobs: int | None = None, time_cap_s: float | None = None,
-                 disk_cap_mb: float | None = None, data_root: Path | None = None, preview_count: int = 4):
+                 disk_cap_mb: float | None = None, data_root: Path | None = None, preview_count: int = 4,
+                 eval_limit: int | None = None):
         self.root = Path(root) if root else runs_dir()
         self.max_jobs = int(max_jobs or _env_number("VAE_MAX_JOBS", 1))
         self.time_cap_s = time_cap_s or _env_number("VAE_JOB_TIME_CAP_S", 900)
         self.disk_cap_mb = disk_cap_mb or _env_number("VAE_RUNS_MAX_MB", 2000)
         self.data_root = data_root
         self.preview_count = preview_count
+        # Tests score runs on fewer test mixtures; the app scores on all 10,000 like the CLI.
+        self.eval_limit = int(eval_limit or _env_number("VAE_JOB_EVAL_LIMIT", 0)) or None
         self._lock = threading.RLock()
         self._jobs: dict[str, JobState] = {}
         self._queue: list[str] = []
@@ -204,6 +208,7 @@ class LocalJobRunner(JobRunner):
                 job = JobState(**json.loads(path.read_text()))
             except (OSError, ValueError, TypeError):
                 continue
+            job.folder = str(path.parent)  # where it is now (the runs folder may have been moved or copied)
             if job.status in ACTIVE:  # the server stopped while this job was queued or running
                 job.finished = job.finished or path.stat().st_mtime
                 if job.has_checkpoint:
@@ -272,7 +277,7 @@ class LocalJobRunner(JobRunner):
     def wait(self, job_id: str, timeout: float | None = None) -> JobState:
         """Block until the job has finished (for the CLI and tests); returns its final state."""
         deadline = None if timeout is None else time.time() + timeout
-        while self.get(job_id).status in ACTIVE:
+        while self.get(job_id).status in ACTIVE or job_id in self._running:  # running: finishing (writes job.json)
             if deadline is not None and time.time() > deadline:
                 raise TimeoutError(f"job {job_id} still {self.get(job_id).status} after {timeout} s")
             time.sleep(0.05)
@@ -323,14 +328,17 @@ class LocalJobRunner(JobRunner):
             callbacks = _JobCallbacks(self, job, self._preview_inputs(config), config.weight)
             result = train(config, callbacks, stop, out_dir=Path(job.folder), data_root=self.data_root,
                            meta={"name": job.name, "origin": "app", "job_id": job_id})
-            if job.has_checkpoint:
-                evaluate_checkpoint(Path(job.folder), self.data_root)
+            # A stop is honoured at once: scoring takes long (`vae_core eval` can score the run later).
+            if job.has_checkpoint and not stop.is_set():
+                evaluate_checkpoint(Path(job.folder), self.data_root, self.eval_limit)
+            kept = ("the best model so far was kept." if job.has_checkpoint
+                    else "no model had been saved yet.")
             with self._lock:
                 if stop.is_set():
-                    job.status, job.message = "stopped", "Stopped; the best model so far was kept."
+                    job.status, job.message = "stopped", f"Stopped; {kept}"
                 elif result.stopped:
                     job.status = "stopped"
-                    job.message = f"Reached the time limit of {config.time_budget_s:.0f} s; the best model so far was kept."
+                    job.message = f"Reached the time limit of {config.time_budget_s:.0f} s; {kept}"
                 else:
                     job.status = "done"
                 job.progress = 1.0 if job.status == "done" else job.progress
@@ -339,15 +347,19 @@ class LocalJobRunner(JobRunner):
             with self._lock:
                 job.status, job.message = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - a failed run must report, free its slot and never take the app down
-            (Path(job.folder) / "error.log").write_text(traceback.format_exc())
+            try:
+                (Path(job.folder) / "error.log").write_text(traceback.format_exc())
+                details = f"; details are in {job.folder}/error.log"
+            except OSError:  # the run folder is unusable (disk full, removed): still report the failure
+                details = ""
             with self._lock:
                 job.status = "failed"
-                job.message = f"Training failed ({type(exc).__name__}: {exc}); details are in {job.folder}/error.log."
+                job.message = f"Training failed ({type(exc).__name__}: {exc}){details}."
         finally:
             with self._lock:
                 job.finished, job.eta_s = time.time(), None
-                self._running.pop(job_id, None)
-            self._persist(job)
+                self._persist(job)
+                self._running.pop(job_id, None)  # after the final job.json, so wait() returns the final state
             self._dispatch()
 
 

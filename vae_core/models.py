@@ -89,11 +89,12 @@ class SeparationVAE(nn.Module):
         """Decode both latents ``(batch, source, latent_dim)`` into ``(batch, source, 28, 28)``."""
         return torch.stack([self.decode(z[:, s], s) for s in range(len(SOURCES))], dim=1)
 
-    def forward(self, x: torch.Tensor, weight: float = 0.5, sample: bool | None = None) -> SeparationOutput:
+    def forward(self, x: torch.Tensor, weight: float = 0.5, sample: bool | None = None,
+                generator: torch.Generator | None = None) -> SeparationOutput:
         """Encode, draw (or, in eval mode, take the mean), decode both sources and re-mix them."""
         mu, logvar = self.encode(x)
         sample = self.training if sample is None else sample
-        z = self.reparameterize(mu, logvar) if sample else mu
+        z = self.reparameterize(mu, logvar, generator) if sample else mu
         sources = self.decode_all(z)
         mixture = weight * sources[:, 0] + (1.0 - weight) * sources[:, 1]
         return SeparationOutput(sources, mixture, mu, logvar, z)

@@ -23,6 +23,9 @@ from .mixing import PairSet, load_pairs, mix
 from .models import MODEL_KINDS, SeparationVAE, build_model, mixture_consistency
 
 
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
 def pick_device(device: str | None = None) -> torch.device:
     """CUDA when present, CPU otherwise (or the device asked for)."""
     if device:
@@ -65,6 +68,7 @@ class TrainConfig:
             (self.consistency >= 0, f"consistency must be >= 0, not {self.consistency}."),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be positive."),
             (self.lr_schedule in ("cosine", "constant"), "lr_schedule must be 'cosine' or 'constant'."),
+            (0 <= self.seed < 2**63, f"seed must be between 0 and 2**63 - 1, not {self.seed}."),
             (self.train_limit is None or self.train_limit >= self.batch_size,
              f"train_limit must be at least the batch size ({self.batch_size}), not {self.train_limit}."),
             (self.val_limit is None or self.val_limit >= 1, f"val_limit must be at least 1, not {self.val_limit}."),
@@ -160,13 +164,21 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
     callbacks = callbacks or Callbacks()
     stop = stop or threading.Event()
     dev = pick_device(device)
-    torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)  # pairing, batch order and input noise
 
     train_pairs = load_pairs("train", pair_seed=cfg.seed, root=data_root, download=download,
                              limit=cfg.train_limit)
     val_pairs = load_pairs("val", pair_seed=0, root=data_root, download=download, limit=cfg.val_limit)
-    model = build_model(cfg.model, cfg.model_config).to(dev)
+    with _GLOBAL_RNG_LOCK:
+        # Weight init draws from torch's global generator: seed and use it under a lock, then take the sampling
+        # noise from a private generator that continues the same stream, so concurrent runs stay reproducible.
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, cfg.model_config).to(dev)
+        if dev.type == "cpu":
+            noise_g = torch.Generator()
+            noise_g.set_state(torch.get_rng_state())
+        else:
+            noise_g = torch.Generator(device=dev).manual_seed(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = max(1, len(train_pairs) // cfg.batch_size)  # drop the ragged last batch
     total_steps = cfg.epochs * steps_per_epoch
@@ -195,7 +207,7 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
             d, c, x, clean = d.to(dev), c.to(dev), x.to(dev), clean.to(dev)
             epochs_done = epoch - 1 + i / steps_per_epoch
             beta = cfg.beta * min(1.0, epochs_done / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
-            out = model(x, cfg.weight)
+            out = model(x, cfg.weight, generator=noise_g)
             terms = separation_loss(out, d, c, clean, beta, cfg.free_bits, inputs=x, weight=cfg.weight,
                                     consistency=cfg.consistency)
             opt.zero_grad(set_to_none=True)

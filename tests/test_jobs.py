@@ -1,0 +1,406 @@
+"""Training jobs (vae_core.jobs.LocalJobRunner): lifecycle, stop and cancel, queue, failures, restarts, caps.
+
+Every job is tiny (an MLP with one hidden layer of 32 on a few hundred real training pairs, scored on 200 test
+mixtures), so each finishes in a second or two. Jobs run in daemon threads: the ``make_runner`` fixture stops
+every job of its runners and joins their threads before the test ends.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from vae_core.checkpoints import SIDECAR, list_checkpoints, load_model, read_sidecar
+from vae_core.errors import ConfigError, LabError
+from vae_core.jobs import ACTIVE, JOB_FILE, JobState, LocalJobRunner
+from vae_core.training import TrainConfig, train
+
+TINY = dict(model="mlp", model_config={"latent_dim": 4, "hidden": [32]}, epochs=1, batch_size=64,
+            train_limit=640, val_limit=100, seed=0)
+EVAL_LIMIT = 200  # test mixtures a finished job is scored on (all 10,000 take minutes of SSIM on 2 cores)
+WAIT_S = 60  # generous: the machine may be busy
+
+
+def tiny(**overrides) -> TrainConfig:
+    values = {**TINY, **overrides}
+    values["model_config"] = dict(values["model_config"])
+    return TrainConfig(**values)
+
+
+def long_config(**overrides) -> TrainConfig:
+    """Many short epochs (31 steps each): runs until stopped, with a checkpoint after its first epoch."""
+    return tiny(**{"epochs": 50, "train_limit": 2000, "lr_schedule": "constant", **overrides})
+
+
+def train_threads(runner: LocalJobRunner) -> list[threading.Thread]:
+    ids = {j.id for j in runner.jobs()}
+    return [t for t in threading.enumerate() if t.name.startswith("train-") and t.name[6:] in ids]
+
+
+def wait_until(predicate, timeout: float = WAIT_S, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+    return value
+
+
+@pytest.fixture
+def make_runner(tmp_path):
+    """``make_runner(root=None, **kwargs)`` -> a LocalJobRunner over ``tmp_path/'runs'`` (by default) whose jobs
+    are all stopped and whose training threads are joined when the test ends."""
+    runners: list[LocalJobRunner] = []
+
+    def make(root: Path | None = None, **kwargs) -> LocalJobRunner:
+        kwargs.setdefault("eval_limit", EVAL_LIMIT)
+        runner = LocalJobRunner(root=root or tmp_path / "runs", **kwargs)
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        for job in runner.jobs():
+            if job.status in ACTIVE:
+                runner.stop(job.id)
+    for runner in runners:
+        for job in runner.jobs():
+            runner.wait(job.id, timeout=WAIT_S)
+        for thread in train_threads(runner):
+            thread.join(WAIT_S)
+            assert not thread.is_alive(), f"{thread.name} did not end"
+
+
+@pytest.fixture
+def runner(make_runner) -> LocalJobRunner:
+    return make_runner()
+
+
+def job_file(job: JobState) -> dict:
+    return json.loads((Path(job.folder) / JOB_FILE).read_text())
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def test_job_lifecycle_writes_a_listed_checkpoint(make_runner, tmp_path, monkeypatch):
+    root = tmp_path / "user-runs"
+    monkeypatch.setenv("VAE_RUNS_DIR", str(root))
+    runner = make_runner(root)
+    assert runner.jobs() == []
+    job_id = runner.submit(tiny(epochs=2), name="My first run!")
+
+    seen, progress = [], []
+    while (state := runner.get(job_id)).status in ACTIVE:
+        if not seen or seen[-1] != state.status:
+            seen.append(state.status)
+        progress.append(state.progress)
+        time.sleep(0.01)
+    assert seen == ["running"]  # a free slot: it starts at once (the queued state is tested below)
+    assert progress == sorted(progress) and all(0 <= p <= 1 for p in progress)
+
+    assert state.status == "done" and state.message is None
+    assert state.progress == 1.0 and state.eta_s is None
+    assert state.created <= state.started <= state.finished and state.elapsed_s > 0
+    assert state.name.startswith("my-first-run-")
+    # Per-epoch history and the live step curve (10 steps per epoch: 640 pairs, batch 64).
+    h = state.history
+    assert h["epoch"] == [1, 2] and len(h["val_psnr"]) == 2 and len(h["val_psnr_projected"]) == 2
+    assert len(h["train"]["total"]) == len(h["val"]["total"]) == 2
+    assert all(math.isfinite(v) for v in h["train"]["total"] + h["val"]["total"])
+    assert {k: len(v) for k, v in state.steps.items()} == {"epoch": 20, "total": 20, "recon": 20, "kl": 20}
+    assert state.steps["epoch"][0] == pytest.approx(0.1) and state.steps["epoch"][-1] == pytest.approx(2.0)
+    assert state.steps["epoch"] == sorted(state.steps["epoch"])
+    # The checkpoint folder: sidecar with the run's config, history and test metrics, loadable weights.
+    folder = Path(state.folder)
+    assert folder.parent == root
+    assert (folder / SIDECAR).is_file() and state.has_checkpoint
+    meta = read_sidecar(folder)
+    assert meta["job_id"] == job_id and meta["origin"] == "app" and meta["name"] == state.name
+    assert meta["train_config"] == state.config
+    assert meta["history"]["train"] == h["train"]
+    assert meta["test_metrics"]["n"] == EVAL_LIMIT
+    assert meta["test_metrics"]["projected"]["psnr_mean"] > 0
+    load_model(folder)
+    assert job_file(state)["status"] == "done"
+    assert runner.preview(job_id).shape == (4, 4, 28, 28)
+    # Every checkpoint picker lists it as a user run.
+    (info,) = [c for c in list_checkpoints("image") if c.path == folder]
+    assert info.origin == "user" and info.name == state.name
+    assert [j.id for j in runner.jobs()] == [job_id]
+
+
+def test_same_config_and_seed_give_same_numbers_as_train(runner):
+    values = dict(TINY, epochs=2, seed=5)
+    direct = train(TrainConfig(**values)).history
+    job = runner.wait(runner.submit(TrainConfig(**values)), timeout=WAIT_S)
+    assert job.status == "done"
+    assert job.history["train"] == direct["train"]
+    assert job.history["val"] == direct["val"]
+    assert job.history["val_psnr"] == direct["val_psnr"]
+
+
+# --------------------------------------------------------------------------- stop and cancel
+
+
+def test_stop_is_honoured_within_a_second_and_keeps_the_best_model(runner):
+    job_id = runner.submit(long_config())
+    wait_until(lambda: len(runner.get(job_id).history.get("epoch", [])) >= 1, what="the first epoch")
+    assert runner.get(job_id).status == "running" and runner.get(job_id).has_checkpoint
+
+    t0 = time.monotonic()
+    runner.stop(job_id)
+    state = runner.get(job_id)
+    last_epoch, last_points, last_change, left_running = state.epoch, state.steps["epoch"][-1], t0, None
+    while time.monotonic() - t0 < 3.0:
+        state = runner.get(job_id)
+        if (state.epoch, state.steps["epoch"][-1]) != (last_epoch, last_points):
+            last_epoch, last_points, last_change = state.epoch, state.steps["epoch"][-1], time.monotonic()
+        if left_running is None and state.status != "running":
+            left_running = time.monotonic() - t0
+        time.sleep(0.01)
+    stepping_s = last_change - t0
+    print(f"\nstop latency: last training step {stepping_s * 1000:.0f} ms after stop(), "
+          f"status left 'running' after {left_running if left_running is None else round(left_running * 1000)} ms")
+    assert stepping_s < 1.0, f"the training thread kept stepping for {stepping_s:.2f} s after stop()"
+    assert left_running is not None and left_running < 2.0, f"still running {left_running} s after stop()"
+
+    final = runner.wait(job_id, timeout=WAIT_S)
+    assert final.status == "stopped"
+    assert final.message == "Stopped; the best model so far was kept."
+    assert 1 <= len(final.history["epoch"]) < 50 and final.progress < 1
+    meta = read_sidecar(Path(final.folder))
+    assert 1 <= meta["best_epoch"] <= len(final.history["epoch"])
+    load_model(Path(final.folder))
+    assert job_file(final)["status"] == "stopped"
+    for thread in train_threads(runner):
+        thread.join(2.0)
+        assert not thread.is_alive()
+
+
+def test_cancelling_a_queued_job(runner):
+    first = runner.submit(long_config())
+    second = runner.submit(tiny())
+    assert runner.get(second).status == "queued" and runner.queue_position(second) == 1
+    runner.stop(second)
+    cancelled = runner.get(second)
+    assert cancelled.status == "stopped" and cancelled.message == "Cancelled before it started."
+    assert runner.queue_position(second) is None and cancelled.started is None
+    assert job_file(cancelled)["status"] == "stopped"
+    assert runner.get(first).status == "running"
+    runner.stop(first)
+    assert runner.wait(first, timeout=WAIT_S).status == "stopped"
+    time.sleep(0.2)  # the freed slot must not start the cancelled job
+    after = runner.get(second)
+    assert after.status == "stopped" and after.started is None and not after.has_checkpoint
+
+
+def test_stop_before_the_first_step_keeps_no_model(make_runner, tmp_path, data_dir):
+    data = tmp_path / "data"  # a data folder of its own: loading it (checksums) takes a moment
+    data.mkdir()
+    for name in ("mnist", "fashion-mnist"):
+        (data / name).symlink_to(data_dir / name)
+    runner = make_runner(data_root=data)
+    job_id = runner.submit(tiny())
+    runner.stop(job_id)  # arrives while the job still loads its data
+    state = runner.wait(job_id, timeout=WAIT_S)
+    assert state.status == "stopped" and not state.has_checkpoint
+    assert state.message == "Stopped; no model had been saved yet."
+    assert state.history["epoch"] == [] and state.steps["epoch"] == []
+
+
+# --------------------------------------------------------------------------- queue and concurrency
+
+
+def test_two_sessions_submitting_at_once_share_one_slot(make_runner):
+    runner = make_runner(max_jobs=1)
+    barrier = threading.Barrier(2)
+    ids: list[str] = []
+
+    def session(seed: int) -> None:
+        barrier.wait()
+        ids.append(runner.submit(tiny(epochs=2, train_limit=1280, seed=seed)))
+
+    threads = [threading.Thread(target=session, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(ids) == 2
+    states = {i: runner.get(i) for i in ids}
+    assert sorted(s.status for s in states.values()) == ["queued", "running"]
+    (running,) = [i for i, s in states.items() if s.status == "running"]
+    (queued,) = [i for i, s in states.items() if s.status == "queued"]
+    assert runner.queue_position(running) is None and runner.queue_position(queued) == 1
+    assert job_file(states[queued])["status"] == "queued"
+
+    first, second = runner.wait(running, timeout=WAIT_S), runner.wait(queued, timeout=WAIT_S)
+    assert first.status == second.status == "done"
+    assert second.started >= first.finished - 0.05  # one at a time
+    assert first.history["train"]["total"] != second.history["train"]["total"]  # different seeds
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_missing_data_fails_with_a_sentence_and_frees_the_slot(make_runner, tmp_path, data_dir):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    runner = make_runner(data_root=empty, max_jobs=1)
+    failed = runner.wait(runner.submit(tiny()), timeout=WAIT_S)
+    assert failed.status == "failed"
+    assert "train-images-idx3-ubyte.gz" in failed.message and str(empty) in failed.message
+    assert "vae_core data download" in failed.message
+    assert not failed.has_checkpoint and not (Path(failed.folder) / "error.log").exists()
+    assert job_file(failed)["status"] == "failed" and job_file(failed)["message"] == failed.message
+    # Once the data is there, the same runner (one slot) runs the next job.
+    for name in ("mnist", "fashion-mnist"):
+        (empty / name).symlink_to(data_dir / name)
+    ok = runner.wait(runner.submit(tiny()), timeout=WAIT_S)
+    assert ok.status == "done" and ok.has_checkpoint
+
+
+def test_unexpected_error_is_reported_and_the_queued_job_still_runs(make_runner):
+    runner = make_runner(max_jobs=1)
+    first = runner.submit(tiny())
+    bad = runner.submit(tiny())
+    # A job record with a setting this version does not know (as a job.json from a newer version would have):
+    # building its TrainConfig raises TypeError inside the job, an error no validation anticipated.
+    with runner._lock:
+        runner._jobs[bad].config["dropout"] = 0.1
+    good = runner.submit(tiny())
+    assert runner.wait(first, timeout=WAIT_S).status == "done"
+    failed = runner.wait(bad, timeout=WAIT_S)
+    assert failed.status == "failed"
+    assert failed.message.startswith("Training failed (TypeError") and "error.log" in failed.message
+    log = Path(failed.folder) / "error.log"
+    assert log.is_file() and "Traceback" in log.read_text()
+    assert runner.wait(good, timeout=WAIT_S).status == "done"
+
+
+def test_run_folder_lost_mid_run_fails_instead_of_hanging(make_runner):
+    """Writes into the run folder fail (here it is moved away and a file takes its place; a full disk does the
+    same): the job reports the error even though error.log cannot be written, and the next job runs."""
+    runner = make_runner(max_jobs=1)
+    job_id = runner.submit(long_config(epochs=3))
+    wait_until(lambda: runner.get(job_id).history.get("epoch"), what="the first epoch")
+    folder = Path(runner.get(job_id).folder)
+    folder.rename(folder.with_name("moved-away"))  # atomic, unlike deleting a folder being written to
+    folder.write_text("not a folder")
+    failed = runner.wait(job_id, timeout=WAIT_S)
+    assert failed.status == "failed" and failed.message.startswith("Training failed (")
+    assert "error.log" not in failed.message and failed.finished is not None
+    assert runner.wait(runner.submit(tiny()), timeout=WAIT_S).status == "done"
+
+
+@pytest.mark.parametrize("bad", [dict(beta=-1.0), dict(epochs=0), dict(train_limit=32), dict(model="rnn"),
+                                 dict(model_config={"latent_dim": 0, "hidden": [32]})])
+def test_invalid_config_is_refused_at_submit(runner, bad):
+    with pytest.raises(ConfigError) as info:
+        runner.submit(tiny(**bad))
+    assert str(info.value).endswith(".")
+    assert runner.jobs() == [] and not any(runner.root.glob("*/" + JOB_FILE))
+
+
+def test_invalid_limits_in_the_environment_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_MAX_JOBS", "two")
+    with pytest.raises(ConfigError, match="VAE_MAX_JOBS must be a number"):
+        LocalJobRunner(root=tmp_path / "runs")
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+def test_history_survives_a_restart(make_runner, tmp_path):
+    runner = make_runner()
+    done = runner.wait(runner.submit(tiny(epochs=2)), timeout=WAIT_S)
+    assert done.status == "done"
+    again = LocalJobRunner(root=tmp_path / "runs")
+    (job,) = again.jobs()
+    assert asdict(job) == asdict(done)
+    assert again.queue_position(job.id) is None
+
+
+def test_jobs_left_running_or_queued_are_shown_as_interrupted(make_runner, tmp_path):
+    runner = make_runner()
+    done = runner.wait(runner.submit(tiny()), timeout=WAIT_S)
+    assert done.status == "done"
+    # What a killed server leaves behind (job.json is written atomically): a running job with a checkpoint,
+    # one that had not finished an epoch, and one still waiting in the queue. They are copied into another
+    # runs folder, which the new runner must use (not the folder recorded in job.json).
+    root = tmp_path / "restarted"
+    with_model = root / "with-model"
+    shutil.copytree(done.folder, with_model)
+    state = {**job_file(done), "id": "a" * 12, "status": "running", "progress": 0.5, "finished": None}
+    (with_model / JOB_FILE).write_text(json.dumps(state))
+    for name, status in (("early", "running"), ("waiting", "queued")):
+        (root / name).mkdir()
+        job = JobState(id=name, name=name, config=asdict(tiny()), status=status,
+                       started=time.time() if status == "running" else None, folder=str(tmp_path / "elsewhere"))
+        (root / name / JOB_FILE).write_text(json.dumps(asdict(job)))
+
+    restarted = make_runner(root)
+    jobs = {j.name: j for j in restarted.jobs()}
+    assert set(jobs) == {done.name, "early", "waiting"}
+    kept = jobs[done.name]
+    assert kept.status == "stopped" and "best model so far was kept" in kept.message
+    assert kept.folder == str(with_model) and kept.has_checkpoint and kept.finished is not None
+    assert kept.history == done.history
+    for name in ("early", "waiting"):
+        assert jobs[name].status == "failed" and "Interrupted" in jobs[name].message
+        assert jobs[name].folder == str(root / name)
+    # The new states are written back, so the next restart agrees.
+    assert json.loads((with_model / JOB_FILE).read_text())["status"] == "stopped"
+    assert json.loads((root / "early" / JOB_FILE).read_text())["status"] == "failed"
+    assert not (tmp_path / "elsewhere").exists()
+    assert done.status == runner.get(done.id).status == job_file(done)["status"] == "done"  # original untouched
+
+
+# --------------------------------------------------------------------------- caps
+
+
+def test_disk_cap_refuses_new_jobs_with_a_sentence(make_runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_RUNS_MAX_MB", "1")
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "old-run").mkdir()
+    (root / "old-run" / "big.bin").write_bytes(b"\0" * 1_500_000)
+    runner = make_runner(root)
+    assert runner.disk_cap_mb == 1
+    with pytest.raises(LabError) as info:
+        runner.submit(tiny())
+    message = str(info.value)
+    assert str(root) in message and "2 MB" in message and "1 MB limit" in message
+    assert "VAE_RUNS_MAX_MB" in message and message.endswith(".")
+    assert runner.jobs() == [] and sorted(p.name for p in root.iterdir()) == ["old-run"]
+    # Deleting old runs makes room again.
+    shutil.rmtree(root / "old-run")
+    job_id = runner.submit(tiny())
+    runner.stop(job_id)
+    assert runner.wait(job_id, timeout=WAIT_S).status in ("stopped", "done")
+
+
+def test_time_cap_bounds_every_job(make_runner):
+    runner = make_runner(time_cap_s=30, max_jobs=1)
+    ids = [runner.submit(long_config(time_budget_s=b)) for b in (None, 100.0, 5.0)]
+    assert [runner.get(i).config["time_budget_s"] for i in ids] == [30, 30, 5]
+    for i in reversed(ids):
+        runner.stop(i)
+
+
+def test_time_cap_stops_a_long_job(make_runner, monkeypatch):
+    monkeypatch.setenv("VAE_JOB_TIME_CAP_S", "1")
+    runner = make_runner()
+    assert runner.time_cap_s == 1
+    state = runner.wait(runner.submit(long_config()), timeout=WAIT_S)
+    assert state.status == "stopped"
+    assert state.message == "Reached the time limit of 1 s; the best model so far was kept."
+    assert state.config["time_budget_s"] == 1 and state.has_checkpoint
+    assert 1 <= len(state.history["epoch"]) < 50
+    assert read_sidecar(Path(state.folder))["test_metrics"]["n"] == EVAL_LIMIT  # scored like a finished run
