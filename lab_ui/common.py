@@ -14,7 +14,7 @@ from vae_core.separation import ImageSeparator
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
 def _load_separator(path: str, sidecar_mtime: float) -> ImageSeparator:
     # sidecar_mtime is part of the cache key: a re-trained checkpoint is reloaded, not served stale.
-    return load_checkpoint(path)
+    return load_checkpoint(path).warm_up()
 
 
 def load_separator(info: CheckpointInfo) -> ImageSeparator:

@@ -66,6 +66,12 @@ class ImageSeparator:
         out = self.model(x.to(self.device), weight=weight, sample=False).sources.cpu()
         return mixture_consistency(out, x, weight) if project else out
 
+    def warm_up(self) -> "ImageSeparator":
+        """Run one separation on a blank mixture: the first call pays one-off kernel set-up (about 0.1 s on
+        CPU), which should not land on a user's first click."""
+        self.separate(torch.zeros(1, 28, 28))
+        return self
+
     @torch.no_grad()
     def encode(self, mixtures: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior means and log-variances, each ``(N, 2, latent_dim)``."""
