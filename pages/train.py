@@ -127,7 +127,7 @@ if jobs:
     ids = [j.id for j in jobs]
     active = [j.id for j in jobs if j.status in ACTIVE]
     default = st.session_state.get("train_job") or (active[0] if active else ids[0])
-    labels = {j.id: f"{j.name} ({j.status})" for j in jobs}
+    labels = {j.id: j.name for j in jobs}  # no status here: it is drawn outside the live fragment and would go stale
     chosen = st.selectbox("Run to watch", ids, index=ids.index(default) if default in ids else 0,
                           format_func=labels.get, key="train_watch")
     st.session_state.train_job = chosen
