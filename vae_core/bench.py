@@ -113,3 +113,32 @@ def bench_train_quick(data_root: Path | None = None, echo: bool = True) -> dict[
     say(f"training wall time {report['seconds']:.1f} s; test PSNR {report['psnr_db']:.2f} dB mixture-consistent, "
         f"{report['psnr_raw_db']:.2f} dB raw (mixture {report['mixture_psnr_db']:.2f} dB)")
     return report
+
+
+def bench_latent(checkpoints: list[str], repeats: int = 50, echo: bool = True) -> dict[str, Any]:
+    """Time what one latent-slider move recomputes on the Latent explorer page: decoding the current point
+    and the traversal grid (6 dimensions x 9 values). The page redraws only that part (a fragment)."""
+    import numpy as np
+
+    from .latents import decode, traversal
+
+    say = print if echo else (lambda *a, **k: None)
+    report: dict[str, Any] = {"threads": torch.get_num_threads(), "models": {}}
+    say(f"{'checkpoint':14} {'decode ms':>10} {'traversal ms':>13} {'slider move ms':>15}  (median of {repeats})")
+    for name in checkpoints:
+        sep = load_checkpoint(name).warm_up()
+        z = np.random.default_rng(0).standard_normal((2, sep.latent_dim)).astype(np.float32)
+        dims, values = list(range(min(6, sep.latent_dim))), list(np.linspace(-3, 3, 9))
+        t_dec, t_trav = [], []
+        for i in range(repeats):
+            z[0, i % sep.latent_dim] += 0.05  # a slider moved
+            t = time.perf_counter()
+            decode(sep, z)
+            t_dec.append((time.perf_counter() - t) * 1e3)
+            t = time.perf_counter()
+            traversal(sep, z, 0, dims, values)
+            t_trav.append((time.perf_counter() - t) * 1e3)
+        dec, trav = statistics.median(t_dec), statistics.median(t_trav)
+        report["models"][name] = {"decode_ms": dec, "traversal_ms": trav, "slider_move_ms": dec + trav}
+        say(f"{name:14} {dec:10.2f} {trav:13.2f} {dec + trav:15.2f}")
+    return report

@@ -103,10 +103,12 @@ def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .bench import bench_image, bench_train_quick
+    from .bench import bench_image, bench_latent, bench_train_quick
 
     if args.what == "image":
         report = bench_image(checkpoints=args.checkpoints, limit=args.limit, data_root=args.data_dir)
+    elif args.what == "latent":
+        report = bench_latent(checkpoints=args.checkpoints)
     else:
         report = bench_train_quick(data_root=args.data_dir)
     out = Path(args.json_out or f"bench-{args.what}.json")
@@ -188,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     b = sub.add_parser("bench", help="benchmarks: quality, latency and training throughput")
-    b.add_argument("what", choices=["image", "train-quick"])
+    b.add_argument("what", choices=["image", "latent", "train-quick"])
     b.add_argument("--checkpoints", nargs="+", default=["image-mlp", "image-conv"])
     b.add_argument("--limit", type=_positive_int, default=None, help="evaluate on the first N test mixtures only")
     b.add_argument("--json-out", default=None, help="report file (default bench-WHAT.json)")

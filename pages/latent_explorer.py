@@ -1,0 +1,183 @@
+"""Latent explorer: scrub each latent dimension and see what the two decoders draw."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
+from vae_core import LabError
+from vae_core.image_demo import CLASS_NAMES, tile, upscale
+from vae_core.latents import ACTIVE_THRESHOLD, LatentSummary, decode, interpolate, map_2d, summarize, traversal
+from vae_core.models import SOURCES
+from vae_core.separation import ImageSeparator
+
+SLIDER_RANGE = 3.0
+SHOWN_DIMS = 8
+
+
+@st.cache_resource(show_spinner="Encoding 2,000 test mixtures…", max_entries=4)
+def _summary(_sep: ImageSeparator, key: str) -> LatentSummary:
+    return summarize(_sep)
+
+
+@st.cache_data(max_entries=16)
+def _map(_summary: LatentSummary, key: str, source: int, method: str) -> tuple[np.ndarray, str]:
+    return map_2d(_summary.mu[:, source], method)
+
+
+def _key(sep: ImageSeparator, source: int, dim: int) -> str:
+    return f"z:{sep.name}:{source}:{dim}"
+
+
+def set_point(sep: ImageSeparator, z: np.ndarray) -> None:
+    """Move every slider to ``z`` ``(2, latent_dim)`` (called before the sliders are drawn)."""
+    for s in range(len(SOURCES)):
+        for d in range(sep.latent_dim):
+            st.session_state[_key(sep, s, d)] = float(np.clip(z[s, d], -SLIDER_RANGE, SLIDER_RANGE))
+
+
+def current_point(sep: ImageSeparator) -> np.ndarray:
+    return np.array([[st.session_state.get(_key(sep, s, d), 0.0) for d in range(sep.latent_dim)]
+                     for s in range(len(SOURCES))], dtype=np.float32)
+
+
+def start_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+    index = c1.number_input("Test mixture", 0, len(summary.mu) - 1, 0, key="lx_index",
+                            help="Start from the encoding (posterior mean) of this test mixture.")
+    c2.button("Start here", key="lx_from_test", on_click=lambda: set_point(sep, summary.mu[int(index)]))
+    c3.button("Zero", key="lx_zero", on_click=lambda: set_point(sep, np.zeros((2, sep.latent_dim))))
+
+    def prior() -> None:
+        seed = st.session_state.get("lx_prior_seed", 0) + 1
+        st.session_state.lx_prior_seed = seed
+        set_point(sep, np.random.default_rng(seed).standard_normal((2, sep.latent_dim)))
+
+    c4.button("Sample from the prior", key="lx_prior", on_click=prior)
+
+
+def sliders_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
+    show_all = st.toggle(f"Show all {sep.latent_dim} dimensions (otherwise the {SHOWN_DIMS} with the most KL)",
+                         key="lx_all")
+    cols = st.columns(2)
+    for s, col in enumerate(cols):
+        order = summary.order(s)
+        with col:
+            st.markdown(f"**{SOURCES[s]} latent** · {summary.active[s].sum()} of {sep.latent_dim} units active")
+            for d in (order if show_all else order[:SHOWN_DIMS]):
+                mark = "●" if summary.active[s, d] else "○"
+                st.slider(f"{mark} z{d}  (KL {summary.kl[s, d]:.2f} nats)", -SLIDER_RANGE, SLIDER_RANGE,
+                          step=0.05, key=_key(sep, s, int(d)))
+
+
+def decoded_ui(sep: ImageSeparator) -> None:
+    images = decode(sep, current_point(sep))
+    s = image_scale()
+    with st.container(horizontal=True, gap="small"):
+        st.image(upscale(images[0], s), caption="digit decoder", width=28 * s)
+        st.image(upscale(images[1], s), caption="clothing decoder", width=28 * s)
+        st.image(upscale(0.5 * images[0] + 0.5 * images[1], s), caption="re-mixed (w = 0.5)", width=28 * s)
+
+
+def traversal_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
+    st.markdown("**Traversal**: one dimension at a time around the sliders' point")
+    c1, c2, c3 = st.columns(3)
+    source = c1.radio("Latent", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_trav_source")
+    n_dims = c2.slider("Dimensions (most KL first)", 1, min(12, sep.latent_dim), min(6, sep.latent_dim),
+                       key="lx_trav_dims")
+    span = c3.slider("Values from -a to a", 1.0, 4.0, 3.0, 0.5, key="lx_trav_span")
+    dims = [int(d) for d in summary.order(source)[:n_dims]]
+    values = list(np.linspace(-span, span, 9))
+    grid = traversal(sep, current_point(sep), source, dims, values)
+    st.image(tile(grid, scale=2), clamp=True,
+             caption=f"Rows: {', '.join(f'z{d}' for d in dims)}; columns: values {-span:g} … {span:g}.")
+
+
+@st.fragment
+def scrub_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
+    """Sliders and everything drawn from them: a slider move reruns only this part of the page."""
+    left, right = st.columns([3, 2])
+    with left:
+        sliders_ui(sep, summary)
+    with right:
+        decoded_ui(sep)
+        traversal_ui(sep, summary)
+
+
+def interpolation_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
+    c1, c2, c3 = st.columns(3)
+    a = c1.number_input("From test mixture", 0, len(summary.mu) - 1, 0, key="lx_interp_a")
+    b = c2.number_input("To test mixture", 0, len(summary.mu) - 1, 1, key="lx_interp_b")
+    steps = c3.slider("Steps", 3, 12, 8, key="lx_interp_steps")
+    path = interpolate(sep, summary.mu[int(a)], summary.mu[int(b)], steps)
+    st.caption("Rows: digit decoder, clothing decoder; columns: from the first encoding to the second.")
+    st.image(tile(path.transpose(1, 0, 2, 3), scale=2), clamp=True)
+
+
+def map_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
+    c1, c2 = st.columns(2)
+    source = c1.radio("Latent", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_map_source")
+    method = c2.radio("Projection", ["pca", "umap"], horizontal=True, key="lx_map_method",
+                      help="UMAP is used when the umap-learn package is installed; PCA otherwise.")
+    proj, used = _map(summary, f"{sep.path}:{sep.meta.get('weights_sha256')}", source, method)
+    labels = summary.digit_labels if source == 0 else summary.clothing_labels
+    names = CLASS_NAMES[SOURCES[source]]
+    fig = go.Figure()
+    for c in range(10):
+        rows = np.flatnonzero(labels == c)
+        fig.add_trace(go.Scattergl(x=proj[rows, 0], y=proj[rows, 1], mode="markers", name=names[c],
+                                   marker=dict(size=5), customdata=rows,
+                                   hovertemplate=f"{names[c]} · test mixture %{{customdata}}<extra></extra>"))
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10),
+                      title=f"{SOURCES[source]} latent means of {len(proj)} test mixtures ({used.upper()})")
+
+    def picked() -> None:
+        points = st.session_state.get("lx_map", {}).get("selection", {}).get("points", [])
+        if points:
+            row = int(points[0]["customdata"])
+            st.session_state.lx_picked = row
+            set_point(sep, summary.mu[row])
+
+    st.plotly_chart(fig, key="lx_map", on_select=picked, selection_mode="points")
+    if used != method:
+        st.caption("umap-learn is not installed: showing PCA.")
+    if "lx_picked" in st.session_state:
+        st.caption(f"Sliders start from test mixture {st.session_state.lx_picked} (click a point to choose another).")
+
+
+def kl_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
+    fig = go.Figure()
+    for s, color in ((0, "#1f77b4"), (1, "#ff7f0e")):
+        active = summary.active[s]
+        fig.add_trace(go.Bar(x=[f"z{d}" for d in range(sep.latent_dim)], y=summary.kl[s], name=SOURCES[s],
+                             marker=dict(color=color, opacity=np.where(active, 1.0, 0.3).tolist()),
+                             customdata=summary.activity[s],
+                             hovertemplate="%{x}: KL %{y:.2f} nats, Cov(E[z|x]) %{customdata:.3f}<extra></extra>"))
+    fig.update_layout(barmode="group", height=340, margin=dict(l=10, r=10, t=30, b=10), yaxis_title="KL (nats)",
+                      title="KL per latent dimension (faded: inactive units)")
+    st.plotly_chart(fig, key="lx_kl")
+    st.caption(f"A unit is active when the variance over the data of its posterior mean exceeds {ACTIVE_THRESHOLD} "
+               "(Burda et al. 2016). Inactive units carry no information about the input: the decoder ignores them.")
+
+
+st.title("Latent explorer")
+st.markdown("Each source has its own latent. Move one dimension at a time and watch what its decoder draws.")
+sep = load_separator_ui(checkpoint_picker_ui("image"))
+if sep is not None:
+    try:
+        summary = _summary(sep, f"{sep.path}:{sep.meta.get('weights_sha256')}")
+    except LabError as exc:
+        st.error(f"{exc} The explorer needs the test mixtures to place its starting points.")
+        st.stop()
+    if _key(sep, 0, 0) not in st.session_state:
+        set_point(sep, summary.mu[0])
+    start_ui(sep, summary)
+    scrub_ui(sep, summary)
+    tabs = st.tabs(["Latent map", "KL per dimension", "Interpolation"])
+    with tabs[0]:
+        map_ui(sep, summary)
+    with tabs[1]:
+        kl_ui(sep, summary)
+    with tabs[2]:
+        interpolation_ui(sep, summary)

@@ -1,0 +1,117 @@
+"""What the latent space holds: KL per dimension, active units, 2-D maps, traversals, interpolations.
+
+Shapes: latent means and log-variances ``(N, source, latent_dim)``; decoded images ``(..., 28, 28)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .losses import kl_per_dim
+from .mixing import load_pairs, mix
+from .models import SOURCES
+from .separation import ImageSeparator
+
+ACTIVE_THRESHOLD = 0.01
+"""Burda et al. 2016: unit u is active when Cov_x(E_q[z_u | x]) > 0.01."""
+
+
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Mean KL(q(z_u|x) || N(0, 1)) over the data, per source and dimension: ``(source, latent_dim)``."""
+    return kl_per_dim(mu, logvar).mean(0)
+
+
+def activity(mu: torch.Tensor) -> torch.Tensor:
+    """Variance over the data of each posterior mean, ``Cov_x(E_q[z_u | x])``: ``(source, latent_dim)``."""
+    return mu.var(0, unbiased=False)
+
+
+def active_units(mu: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> torch.Tensor:
+    """Boolean ``(source, latent_dim)``: which units carry information about the input (Burda et al. 2016)."""
+    return activity(mu) > threshold
+
+
+@dataclass
+class LatentSummary:
+    """Encodings of test mixtures and what they say about each latent dimension (numpy, for pages)."""
+
+    mu: np.ndarray  # (N, source, latent_dim)
+    logvar: np.ndarray
+    digit_labels: np.ndarray  # (N,)
+    clothing_labels: np.ndarray
+    indices: np.ndarray  # (N,) rows of the fixed test pairs (pair seed 0)
+    kl: np.ndarray  # (source, latent_dim) nats
+    activity: np.ndarray  # (source, latent_dim)
+    active: np.ndarray  # (source, latent_dim) bool
+
+    def order(self, source: int) -> np.ndarray:
+        """Dimensions of one latent sorted by KL, most informative first."""
+        return np.argsort(-self.kl[source], kind="stable")
+
+
+def summarize(separator: ImageSeparator, n: int = 2000, weight: float = 0.5,
+              data_root: Path | None = None) -> LatentSummary:
+    """Encode the first ``n`` fixed test mixtures and summarise each latent dimension."""
+    pairs = load_pairs("test", 0, root=data_root, limit=n)
+    x = mix(*pairs.sources(slice(None)), weight)
+    mu, logvar = separator.encode(x)
+    return LatentSummary(
+        mu.numpy(), logvar.numpy(), pairs.digit_labels.numpy(), pairs.clothing_labels.numpy(),
+        np.arange(len(pairs)), kl_per_dimension(mu, logvar).numpy(), activity(mu).numpy(),
+        active_units(mu).numpy(),
+    )
+
+
+def map_2d(points: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
+    """Project ``(N, D)`` points to ``(N, 2)`` with PCA, or UMAP when asked for and installed.
+
+    Returns the projection and the method actually used.
+    """
+    x = np.asarray(points, dtype=np.float64)
+    if method == "umap":
+        try:
+            import umap  # optional dependency
+        except ImportError:
+            method = "pca"
+        else:
+            return umap.UMAP(n_components=2, random_state=seed).fit_transform(x), "umap"
+    x = x - x.mean(0)
+    if x.shape[1] == 1:
+        return np.concatenate([x, np.zeros_like(x)], 1), "pca"
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    proj = x @ vt[:2].T
+    # Fix each axis' sign so the map does not flip between runs of the same data.
+    proj *= np.where(proj[np.abs(proj).argmax(0), range(2)] < 0, -1.0, 1.0)
+    return proj, "pca"
+
+
+def decode(separator: ImageSeparator, z: np.ndarray) -> np.ndarray:
+    """Decode latents ``(2, latent_dim)`` or ``(N, 2, latent_dim)`` into images ``(..., 2, 28, 28)``."""
+    t = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    single = t.ndim == 2
+    out = separator.decode(t[None] if single else t).numpy()
+    return out[0] if single else out
+
+
+def traversal(separator: ImageSeparator, z0: np.ndarray, source: int, dims: list[int],
+              values: list[float]) -> np.ndarray:
+    """Vary one dimension at a time of one latent around ``z0`` ``(2, latent_dim)``:
+    images ``(len(dims), len(values), 28, 28)`` of that source."""
+    grid = np.repeat(np.asarray(z0, dtype=np.float32)[None, None], len(dims), 0).repeat(len(values), 1)
+    for i, d in enumerate(dims):
+        grid[i, :, source, d] = values
+    images = decode(separator, grid.reshape(-1, *grid.shape[2:]))[:, source]
+    return images.reshape(len(dims), len(values), *images.shape[-2:])
+
+
+def interpolate(separator: ImageSeparator, z_a: np.ndarray, z_b: np.ndarray, steps: int = 8) -> np.ndarray:
+    """Decode straight-line interpolations between two latents ``(2, latent_dim)``: ``(steps, 2, 28, 28)``."""
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None, None]
+    return decode(separator, (1 - t) * np.asarray(z_a, np.float32) + t * np.asarray(z_b, np.float32))
+
+
+__all__ = ["ACTIVE_THRESHOLD", "LatentSummary", "SOURCES", "active_units", "activity", "decode", "interpolate",
+           "kl_per_dimension", "map_2d", "summarize", "traversal"]
