@@ -8,6 +8,7 @@ pages = [
     st.Page("pages/image_separation.py", title="Image separation", icon=":material/image:",
             url_path="image-separation"),
     st.Page("pages/latent_explorer.py", title="Latent explorer", icon=":material/tune:", url_path="latent-explorer"),
+    st.Page("pages/beta_lab.py", title="β lab", icon=":material/science:", url_path="beta-lab"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 st.navigation(pages).run()

@@ -29,3 +29,28 @@ def loss_curves_figure(steps: dict[str, list[float]], history: dict[str, Any], l
         fig.update_yaxes(type="log")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+RUN_TERMS = ("recon", "kl", "total")
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf")
+
+
+def runs_curves_figure(runs: list[tuple[str, dict[str, Any]]], log_y: bool = False, height: int = 380) -> go.Figure:
+    """Per-epoch curves of several runs: one trace per run, term (recon, KL, total) and split (train solid,
+    validation dashed), one colour per run."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction (nats)", "KL (nats)", "total (nats)"))
+    for i, (label, history) in enumerate(runs):
+        color = _PALETTE[i % len(_PALETTE)]
+        for col, term in enumerate(RUN_TERMS, start=1):
+            for split, dash in (("train", "solid"), ("val", "dash")):
+                fig.add_trace(go.Scatter(x=history["epoch"], y=history[split][term], mode="lines+markers",
+                                         name=f"{label} · {split}", legendgroup=label, showlegend=col == 1,
+                                         line=dict(color=color, dash=dash), marker=dict(size=4),
+                                         hovertemplate=f"{label} · {split} {term}: %{{y:.2f}}<extra></extra>"),
+                              row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    if log_y:
+        fig.update_yaxes(type="log")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig

@@ -78,10 +78,16 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def save_checkpoint(folder: Path, model: SeparationVAE, meta: dict[str, Any]) -> Path:
-    """Write ``model``'s weights and ``meta`` as a checkpoint folder; returns the sidecar path."""
+def save_checkpoint(folder: Path, model: SeparationVAE, meta: dict[str, Any], half: bool = False) -> Path:
+    """Write ``model``'s weights and ``meta`` as a checkpoint folder; returns the sidecar path.
+
+    ``half`` stores floating-point weights as float16 (half the size; loading casts them back), for
+    checkpoints shipped in numbers, such as a sweep.
+    """
     folder = Path(folder)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     blob = safetensors.torch.save(state)
     sha = hashlib.sha256(blob).hexdigest()
     weights_name = f"weights-{sha[:16]}.safetensors"
@@ -188,7 +194,7 @@ class CheckpointInfo:
 
 
 def list_checkpoints(task: str | None = None) -> list[CheckpointInfo]:
-    """Shipped and user checkpoints (shipped first), optionally only those of one task.
+    """Shipped and user checkpoints (shipped first, each sorted by name), optionally only those of one task.
 
     Folders whose sidecar cannot be read are skipped here; loading them names the problem.
     """
@@ -196,14 +202,16 @@ def list_checkpoints(task: str | None = None) -> list[CheckpointInfo]:
     for origin, root in (("shipped", SHIPPED_DIR), ("user", runs_dir())):
         if not root.is_dir():
             continue
-        for folder in sorted(p for p in root.iterdir() if (p / SIDECAR).is_file()):
+        # Checkpoints sit in the root or one folder down (a group such as "sweep/"), named "group/run" then.
+        for sidecar in sorted([*root.glob(f"*/{SIDECAR}"), *root.glob(f"*/*/{SIDECAR}")]):
+            folder = sidecar.parent
             try:
                 meta = read_sidecar(folder)
             except CheckpointError:
                 continue
             if task and meta.get("task") != task:
                 continue
-            found.append(CheckpointInfo(folder.name, folder, origin, meta.get("task", "?"),
+            found.append(CheckpointInfo(folder.relative_to(root).as_posix(), folder, origin, meta.get("task", "?"),
                                         meta.get("kind", "?"), meta))
     return found
 

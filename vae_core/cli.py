@@ -90,6 +90,36 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .checkpoints import runs_dir
+    from .data import DATASETS, ensure_dataset
+    from .sweep import run_sweep
+    from .training import TrainConfig
+
+    model_config: dict[str, Any] = {"hidden": list(args.hidden)} if args.model == "mlp" else {}
+    if args.model == "conv":
+        model_config.update(channels=list(args.channels or (16, 32, 64)), hidden=(args.hidden or (512,))[0])
+    base = TrainConfig(model=args.model, model_config={**model_config, "latent_dim": max(args.latents)},
+                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                       train_limit=args.train_limit, val_limit=args.val_limit)
+    base.validate()
+    for ds in DATASETS.values():
+        ensure_dataset(ds, args.data_dir, download=not args.no_download, progress=_progress_printer)
+    out = Path(args.out) if args.out else runs_dir() / args.name
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"Sweep {args.name}: beta {args.betas} x latent {args.latents}, {args.model}, {args.epochs} epochs -> {out}")
+    run_sweep(base, args.betas, args.latents, out, sweep=args.name, command="python -m vae_core " + shlex.join(argv),
+              data_root=args.data_dir, half=not args.full_precision)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .evaluation import evaluate_separator, format_metrics
     from .separation import load_checkpoint
@@ -188,6 +218,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--noise", type=float, default=0.0)
     e.add_argument("--pair-seed", type=int, default=0)
     e.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("sweep", help="train one model per beta and latent size (for the beta lab)")
+    s.add_argument("task", choices=["image"])
+    s.add_argument("--betas", type=_float_list, default=[0, 0.1, 1, 4, 10, 100])
+    s.add_argument("--latents", type=_int_tuple, default=(2, 10, 32))
+    s.add_argument("--model", choices=["mlp", "conv"], default="mlp")
+    s.add_argument("--hidden", type=_int_tuple, default=(64,), help="hidden sizes (conv: one number)")
+    s.add_argument("--channels", type=_int_tuple, default=None)
+    s.add_argument("--epochs", type=int, default=5)
+    s.add_argument("--batch-size", type=int, default=128)
+    s.add_argument("--lr", type=float, default=2e-3)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--train-limit", type=_positive_int, default=None)
+    s.add_argument("--val-limit", type=_positive_int, default=None)
+    s.add_argument("--name", default="beta-sweep", help="sweep name (also its folder in the runs folder)")
+    s.add_argument("--out", default=None, help="folder for the runs (e.g. checkpoints/sweep)")
+    s.add_argument("--full-precision", action="store_true", help="store float32 weights (default float16)")
+    s.add_argument("--no-download", action="store_true")
+    s.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="benchmarks: quality, latency and training throughput")
     b.add_argument("what", choices=["image", "latent", "train-quick"])

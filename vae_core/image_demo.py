@@ -112,3 +112,11 @@ def prior_samples(separator: ImageSeparator, n: int = 8, seed: int = 0) -> np.nd
     """Decode ``z ~ N(0, I)``: ``(2, n, 28, 28)``, row 0 digits, row 1 clothing items (needs no dataset)."""
     s = separator.model.sample_prior(n, torch.Generator().manual_seed(seed)).cpu()
     return s.transpose(0, 1).numpy()
+
+
+def raw_reconstructions(separator: ImageSeparator, n: int = 6, data_root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` fixed test mixtures ``(n, 28, 28)`` and what each decoder draws from them, without
+    mixture consistency (which would hide a collapsed decoder): ``(2, n, 28, 28)``."""
+    pairs = load_pairs("test", pair_seed=0, root=data_root, limit=n)
+    x = mix(*pairs.sources(slice(None)))
+    return x.numpy(), separator.separate(x, project=False).transpose(0, 1).numpy()

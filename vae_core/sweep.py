@@ -1,0 +1,56 @@
+"""β × latent-size sweeps: one training run per combination, for the β lab to compare.
+
+Each run is an ordinary checkpoint (``<out>/beta<β>-z<latent>``) whose sidecar also carries the sweep's name,
+its test metrics and the latent statistics the β lab plots (KL, active units, collapse report), so the page
+does not have to recompute them.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .checkpoints import load_model, save_checkpoint
+from .evaluation import evaluate_checkpoint
+from .latents import collapse_report, summarize
+from .separation import ImageSeparator
+from .training import TrainConfig, train
+
+
+def run_name(beta: float, latent_dim: int) -> str:
+    return f"beta{beta:g}-z{latent_dim}"
+
+
+def latent_stats(separator: ImageSeparator, data_root: Path | None = None, n: int = 1000) -> dict[str, Any]:
+    """KL per source, active units per source and the collapse report, as stored in a sidecar."""
+    summary = summarize(separator, n=n, data_root=data_root)
+    return {"n": n, "kl_per_dim": summary.kl.tolist(), "active_units": summary.active.sum(1).tolist(),
+            "collapse": collapse_report(separator, summary)}
+
+
+def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out_root: Path, sweep: str,
+              command: str = "", data_root: Path | None = None, half: bool = True,
+              echo: Callable[[str], None] = print) -> list[Path]:
+    """Train ``base`` once per (β, latent size); returns the checkpoint folders."""
+    folders = []
+    for latent in latent_dims:
+        for beta in betas:
+            cfg = replace(base, beta=float(beta), model_config={**base.model_config, "latent_dim": int(latent)})
+            cfg.validate()
+            folder = Path(out_root) / run_name(beta, latent)
+            result = train(cfg, out_dir=folder, data_root=data_root,
+                           meta={"sweep": sweep, "command": command, "name": f"{sweep}/{folder.name}"})
+            metrics = evaluate_checkpoint(folder, data_root)
+            model, meta = load_model(folder)
+            stats = latent_stats(ImageSeparator(model, meta, folder), data_root)
+            meta.update(latent_stats=stats)
+            save_checkpoint(folder, model, meta, half=half)
+            collapsed = [s for s, r in stats["collapse"].items() if r["collapsed"]]
+            echo(f"{folder.name:14} {result.seconds:6.1f} s  PSNR {metrics['projected']['psnr_mean']:6.2f} dB "
+                 f"(raw {metrics['raw']['psnr_mean']:6.2f})  KL {sum(map(sum, stats['kl_per_dim'])):7.2f} nats  "
+                 f"active {stats['active_units']}" + (f"  COLLAPSED: {', '.join(collapsed)}" if collapsed else ""))
+            folders.append(folder)
+    return folders
+
+
+__all__ = ["latent_stats", "run_name", "run_sweep"]
