@@ -32,7 +32,7 @@ def loss_curves_figure(steps: dict[str, list[float]], history: dict[str, Any], l
 
 
 RUN_TERMS = ("recon", "kl", "total")
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
             "#17becf")
 
 
@@ -41,7 +41,7 @@ def runs_curves_figure(runs: list[tuple[str, dict[str, Any]]], log_y: bool = Fal
     validation dashed), one colour per run."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction (nats)", "KL (nats)", "total (nats)"))
     for i, (label, history) in enumerate(runs):
-        color = _PALETTE[i % len(_PALETTE)]
+        color = PALETTE[i % len(PALETTE)]
         for col, term in enumerate(RUN_TERMS, start=1):
             for split, dash in (("train", "solid"), ("val", "dash")):
                 fig.add_trace(go.Scatter(x=history["epoch"], y=history[split][term], mode="lines+markers",

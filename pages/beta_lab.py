@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from lab_ui.charts import runs_curves_figure
+from lab_ui.charts import PALETTE, runs_curves_figure
 from lab_ui.common import load_separator
 from vae_core import LabError
 from vae_core.checkpoints import CheckpointInfo, list_checkpoints
@@ -79,7 +79,8 @@ def summary_ui(runs: list[CheckpointInfo]) -> None:
         active = [sum(_stats(r, str(r.path))[s]["active_units"] for s in ("digit", "clothing")) for r in group]
         for col, y in enumerate((psnr, kl, active), start=1):
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"latent {latent}", legendgroup=str(latent),
-                                     showlegend=col == 1), row=1, col=col)
+                                     line=dict(color=PALETTE[i % len(PALETTE)]), showlegend=col == 1),
+                          row=1, col=col)
     fig.update_xaxes(title_text="β", type="category", categoryorder="array",
                      categoryarray=[f"{b:g}" for b in betas])
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
