@@ -16,6 +16,7 @@ job is scored on (default: all 10,000).
 from __future__ import annotations
 
 import abc
+import copy
 import json
 import os
 import re
@@ -154,18 +155,9 @@ class _JobCallbacks(Callbacks):
             self.runner._persist(job)
 
     def on_epoch(self, record: dict[str, Any]) -> None:
-        from .training import empty_history
-
+        history = copy.deepcopy(record["history"])  # a snapshot: the training thread goes on appending
         with self.runner._lock:
-            h = self.job.history or empty_history()
-            h["epoch"].append(record["epoch"])
-            h["seconds"].append(record["seconds"])
-            h["val_psnr"].append(record["val_psnr"])
-            h["val_psnr_projected"].append(record["val_psnr_projected"])
-            for split in ("train", "val"):
-                for term, value in record[split].items():
-                    h[split][term].append(value)
-            self.job.history = h
+            self.job.history = history
         self.runner._persist(self.job)
 
 

@@ -109,7 +109,8 @@ class Callbacks:
 
     def on_epoch(self, record: dict[str, Any]) -> None:
         """After each epoch: ``epoch``, ``train`` and ``val`` (term -> value), ``val_psnr`` (raw decoders),
-        ``val_psnr_projected`` (mixture-consistent), ``seconds``, ``improved``, ``model``."""
+        ``val_psnr_projected`` (mixture-consistent), ``seconds``, ``improved``, ``model`` and ``history`` (the
+        run's whole history so far, which the loop goes on appending to: copy what you keep)."""
 
 
 @dataclass
@@ -246,7 +247,8 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
                 save_checkpoint(out_dir, model, training_meta(cfg, history, best_epoch, data_root, meta))
         callbacks.on_epoch({"epoch": history["epoch"][-1], "train": {t: history["train"][t][-1] for t in LOSS_TERMS},
                             "val": val_terms, "val_psnr": val_psnr, "val_psnr_projected": val_psnr_proj,
-                            "seconds": history["seconds"][-1], "improved": improved, "model": model})
+                            "seconds": history["seconds"][-1], "improved": improved, "model": model,
+                            "history": history})
         if stopped:
             break
     if best_state is not None:
