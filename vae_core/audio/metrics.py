@@ -1,0 +1,128 @@
+"""Source-separation metrics: BSS Eval SDR/SIR/SAR, SI-SDR, NSDR and the MIR-1K summary figures.
+
+BSS Eval (Vincent, Gribonval & Févotte 2006, v3 as in mir_eval): the estimate of source j is split into
+``target + interference + artifacts`` by least-squares projections onto the references delayed by up to
+``filter_length - 1`` samples (a time-invariant distortion filter is allowed), then
+
+    SDR = 10 log10(|target|² / |interf + artif|²)   SIR = 10 log10(|target|² / |interf|²)
+    SAR = 10 log10(|target + interf|² / |artif|²)
+
+SI-SDR (Le Roux et al. 2019) allows only a gain. MIR-1K results (Hsu & Jang 2010; Huang et al. 2014) report
+GNSDR, GSIR, GSAR: means over clips weighted by clip length, with NSDR = SDR(estimate) - SDR(mixture).
+
+Shapes: references and estimates ``(source, samples)`` numpy arrays (one clip).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solve, toeplitz
+from scipy.signal import fftconvolve
+
+_EPS = 1e-12
+
+
+def _db(num: float, den: float) -> float:
+    if den <= 0:
+        return float("inf")
+    if num <= 0:
+        return float("-inf")
+    return float(10.0 * np.log10(num / den))
+
+
+def _project(refs: np.ndarray, est: np.ndarray, flen: int) -> np.ndarray:
+    """Least-squares projection of ``est`` onto all ``refs`` delayed by 0..flen-1 samples (length + flen - 1)."""
+    nsrc, n = refs.shape
+    refs = np.hstack([refs, np.zeros((nsrc, flen - 1))])
+    est = np.concatenate([est, np.zeros(flen - 1)])
+    n_fft = int(2 ** np.ceil(np.log2(n + flen - 1)))
+    rf = np.fft.rfft(refs, n=n_fft, axis=1)
+    ef = np.fft.rfft(est, n=n_fft)
+    gram = np.zeros((nsrc * flen, nsrc * flen))
+    for i in range(nsrc):
+        for j in range(i, nsrc):
+            xc = np.fft.irfft(rf[i] * np.conj(rf[j]), n=n_fft)  # cross-correlation of refs i and j
+            block = toeplitz(np.concatenate([[xc[0]], xc[-1:-flen:-1]]), xc[:flen])
+            gram[i * flen:(i + 1) * flen, j * flen:(j + 1) * flen] = block
+            gram[j * flen:(j + 1) * flen, i * flen:(i + 1) * flen] = block.T
+    rhs = np.zeros(nsrc * flen)
+    for i in range(nsrc):
+        xc = np.fft.irfft(rf[i] * np.conj(ef), n=n_fft)
+        rhs[i * flen:(i + 1) * flen] = np.concatenate([[xc[0]], xc[-1:-flen:-1]])
+    try:
+        coef = solve(gram, rhs, assume_a="pos")
+    except (np.linalg.LinAlgError, ValueError):
+        coef = np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    coef = coef.reshape(nsrc, flen)
+    out = np.zeros(n + flen - 1)
+    for i in range(nsrc):
+        out += fftconvolve(coef[i], refs[i])[: n + flen - 1]
+    return out
+
+
+def bss_eval(references: np.ndarray, estimates: np.ndarray, filter_length: int = 512) -> dict[str, np.ndarray]:
+    """SDR, SIR and SAR (dB) of each estimate against the reference of the same index: ``(source,)`` each.
+
+    The order of sources is given (no permutation search): estimate j is scored against reference j.
+    """
+    refs = np.asarray(references, dtype=np.float64)
+    ests = np.asarray(estimates, dtype=np.float64)
+    if refs.shape != ests.shape or refs.ndim != 2:
+        raise ValueError(f"references and estimates must both be (source, samples), got {refs.shape}, {ests.shape}")
+    nsrc, n = refs.shape
+    sdr, sir, sar = (np.zeros(nsrc) for _ in range(3))
+    all_proj = [_project(refs, ests[j], filter_length) for j in range(nsrc)]
+    for j in range(nsrc):
+        target = _project(refs[j:j + 1], ests[j], filter_length)  # s_true + spatial distortion
+        interf = all_proj[j] - target
+        artif = -all_proj[j]
+        artif[:n] += ests[j]
+        sdr[j] = _db(np.sum(target**2), np.sum((interf + artif) ** 2))
+        sir[j] = _db(np.sum(target**2), np.sum(interf**2))
+        sar[j] = _db(np.sum((target + interf) ** 2), np.sum(artif**2))
+    return {"sdr": sdr, "sir": sir, "sar": sar}
+
+
+def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Scale-invariant SDR (dB) of one signal (Le Roux et al. 2019); means are not removed."""
+    ref = np.asarray(reference, dtype=np.float64)
+    est = np.asarray(estimate, dtype=np.float64)
+    alpha = np.dot(est, ref) / max(np.dot(ref, ref), _EPS)
+    target = alpha * ref
+    return _db(np.sum(target**2), np.sum((est - target) ** 2))
+
+
+@dataclass
+class ClipScore:
+    """One clip's scores per source (voice, accompaniment): estimate and mixture-as-estimate."""
+
+    length: int
+    sdr: np.ndarray
+    sir: np.ndarray
+    sar: np.ndarray
+    sdr_mixture: np.ndarray
+
+    @property
+    def nsdr(self) -> np.ndarray:
+        return self.sdr - self.sdr_mixture
+
+
+def score_clip(references: np.ndarray, estimates: np.ndarray, mixture: np.ndarray,
+               filter_length: int = 512) -> ClipScore:
+    """BSS Eval of the estimates and of the mixture used as the estimate of every source (for NSDR)."""
+    est = bss_eval(references, estimates, filter_length)
+    mix = bss_eval(references, np.repeat(np.asarray(mixture)[None], len(references), 0), filter_length)
+    return ClipScore(references.shape[1], est["sdr"], est["sir"], est["sar"], mix["sdr"])
+
+
+def global_scores(clips: list[ClipScore]) -> dict[str, np.ndarray]:
+    """GNSDR, GSIR, GSAR (length-weighted means over clips, per source) and the plain mean SDR."""
+    w = np.array([c.length for c in clips], dtype=np.float64)
+    w = w / w.sum()
+
+    def weighted(values: list[np.ndarray]) -> np.ndarray:
+        return np.tensordot(w, np.stack(values), axes=1)
+
+    return {"gnsdr": weighted([c.nsdr for c in clips]), "gsir": weighted([c.sir for c in clips]),
+            "gsar": weighted([c.sar for c in clips]), "mean_sdr": np.mean([c.sdr for c in clips], axis=0)}
