@@ -112,3 +112,59 @@ def test_nsdr_and_global_scores_are_length_weighted(clip):
     assert np.allclose(g["gnsdr"], [0.25 * 4 + 0.75 * 8, 0.25 * 1 + 0.75 * 1])
     assert np.allclose(g["gsir"], [12.0, 3.5]) and np.allclose(g["gsar"], [10.0, 4.5])
     assert np.allclose(g["mean_sdr"], [7.0, 1.5])
+
+
+# --------------------------------------------------------------------------- MIR-1K loading, both layouts
+
+from vae_core.audio.data import Clip, find_clips, mix_at_snr, read_clip, split_clips  # noqa: E402
+from vae_core.errors import DataCorruptError, DataMissingError  # noqa: E402
+
+
+def test_project_layout_splits_match_the_protocol():
+    clips = find_clips(MIR1K.parent)
+    assert len(clips) == 353
+    train, test = split_clips(clips, "train"), split_clips(clips, "test")
+    assert len(train) == 175 and len(test) == 178  # 171 train + 4 dev; 178 test
+    assert {c.singer for c in train} == {"abjones", "amy"}
+    assert not {c.singer for c in test} & {"abjones", "amy"}
+    voice, acc = read_clip(test[0])
+    assert voice.dtype == np.float32 and voice.shape == acc.shape and np.abs(voice).max() > 0.01
+
+
+def _write_stereo(path: Path, n: int, seed: int, fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    acc, voice = 0.1 * rng.standard_normal(n), 0.05 * rng.standard_normal(n)  # well inside full scale: no clipping
+    sf.write(path, np.stack([acc, voice], 1), 16000, subtype="PCM_16", format=fmt)
+    return voice, acc
+
+
+def test_original_wav_layout_is_read_with_the_singer_split(tmp_path):
+    wavs = tmp_path / "mir1k" / "MIR-1K" / "Wavfile"
+    wavs.mkdir(parents=True)
+    voice, acc = _write_stereo(wavs / "amy_1_01.wav", 1600, 0, "WAV")
+    _write_stereo(wavs / "Ani_1_01.wav", 800, 1, "WAV")
+    clips = find_clips(tmp_path)
+    assert [(c.clip_id, c.split) for c in clips] == [("Ani_1_01", "test"), ("amy_1_01", "train")]
+    v, a = read_clip(clips[1])  # right channel is the voice, left the accompaniment
+    assert np.allclose(v, voice, rtol=0, atol=2 / 32768) and np.allclose(a, acc, rtol=0, atol=2 / 32768)
+
+
+def test_missing_and_bad_files_are_one_sentence(tmp_path):
+    with pytest.raises(DataMissingError, match="MIR-1K.zip"):
+        find_clips(tmp_path)
+    (tmp_path / "bad.flac").write_bytes(b"not audio at all")
+    with pytest.raises(DataCorruptError, match="cannot be read as audio"):
+        read_clip(Clip("x_1_01", "x", tmp_path / "bad.flac", "test"))
+    sf.write(tmp_path / "mono.flac", np.zeros(160), 16000, format="FLAC")
+    with pytest.raises(DataCorruptError, match="1-channel at 16000 Hz"):
+        read_clip(Clip("x_1_02", "x", tmp_path / "mono.flac", "test"))
+
+
+@pytest.mark.parametrize("snr", [0.0, -5.0, 6.0])
+def test_mix_at_snr(snr):
+    rng = np.random.default_rng(2)
+    voice, acc = rng.standard_normal(16000).astype(np.float32), 3 * rng.standard_normal(16000).astype(np.float32)
+    mixture, scaled = mix_at_snr(voice, acc, snr)
+    assert 10 * np.log10(np.sum(voice.astype(np.float64) ** 2) / np.sum(scaled.astype(np.float64) ** 2)) == \
+        pytest.approx(snr, abs=1e-4)
+    assert np.allclose(mixture, voice + scaled)

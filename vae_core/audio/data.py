@@ -1,0 +1,92 @@
+"""MIR-1K clips: find them in either layout, read them, mix voice and accompaniment at a chosen SNR.
+
+Two layouts are read under ``<data root>/mir1k/``:
+
+- the project's copy: ``manifest.csv`` + ``clips/*.flac`` (a ``source_split_huang2014`` column gives the split);
+- the original distribution ``MIR-1K.zip`` unpacked: ``MIR-1K/Wavfile/*.wav`` (the split follows the standard
+  protocol: singers abjones and amy train, everyone else test).
+
+Every clip is 16 kHz stereo, left = accompaniment, right = singing voice. Waveforms are float32 ``(samples,)``.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..data import data_root
+from ..errors import DataCorruptError, DataMissingError
+
+SAMPLE_RATE = 16000
+TRAIN_SINGERS = ("abjones", "amy")  # Hsu & Jang 2010; Huang et al. 2014
+ORIGINAL_URL = "http://mirlab.org/dataset/public/MIR-1K.zip"
+ORIGINAL_MD5 = "3a4e5acd740110ae481a836460dabb6a"  # per the mirdata project
+
+
+@dataclass(frozen=True)
+class Clip:
+    clip_id: str  # e.g. "amy_3_01"
+    singer: str
+    path: Path
+    split: str  # "train", "dev" or "test"
+
+
+def _singer(clip_id: str) -> str:
+    return clip_id.split("_", 1)[0]
+
+
+def find_clips(root: Path | None = None) -> list[Clip]:
+    """All MIR-1K clips under ``<root>/mir1k`` (the project's FLAC copy first, else the original WAVs)."""
+    folder = (Path(root) if root else data_root()) / "mir1k"
+    manifest = folder / "manifest.csv"
+    if manifest.is_file():
+        try:
+            with open(manifest, newline="") as f:
+                rows = list(csv.DictReader(f))
+            return [Clip(r["clip_id"], r["singer"], folder / r["file"], r["source_split_huang2014"]) for r in rows]
+        except (KeyError, csv.Error, UnicodeDecodeError) as exc:
+            raise DataCorruptError(f"{manifest} cannot be read ({exc}); restore it or use the original MIR-1K.zip.") from None
+    for wavs in (folder / "MIR-1K" / "Wavfile", folder / "Wavfile"):
+        paths = sorted(wavs.glob("*.wav"))
+        if paths:
+            return [Clip(p.stem, _singer(p.stem), p, "train" if _singer(p.stem) in TRAIN_SINGERS else "test")
+                    for p in paths]
+    raise DataMissingError(
+        f"MIR-1K not found in {folder} (looked for manifest.csv with clips/, or MIR-1K/Wavfile/*.wav). Download "
+        f"{ORIGINAL_URL} (md5 {ORIGINAL_MD5}) and unzip it into {folder}, or set VAE_DATA_DIR to a folder that "
+        "holds a 'mir1k/' copy."
+    )
+
+
+def split_clips(clips: list[Clip], split: str) -> list[Clip]:
+    """``train`` (the training singers, with the dev clips), or ``test``."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    wanted = ("train", "dev") if split == "train" else ("test",)
+    return [c for c in clips if c.split in wanted]
+
+
+def read_clip(clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+    """Voice and accompaniment of one clip, float32 ``(samples,)`` each, at 16 kHz."""
+    try:
+        audio, rate = sf.read(clip.path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise DataCorruptError(f"{clip.path} cannot be read as audio ({exc}); restore it from the original.") from None
+    if audio.shape[1] != 2 or rate != SAMPLE_RATE:
+        raise DataCorruptError(
+            f"{clip.path} is {audio.shape[1]}-channel at {rate} Hz; MIR-1K clips are stereo at {SAMPLE_RATE} Hz."
+        )
+    return audio[:, 1].copy(), audio[:, 0].copy()
+
+
+def mix_at_snr(voice: np.ndarray, accompaniment: np.ndarray, snr_db: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Scale the accompaniment so that voice-to-accompaniment energy is ``snr_db``; returns the mixture and
+    the scaled accompaniment (the voice is left as recorded, the usual MIR-1K convention)."""
+    pv = float(np.sum(voice.astype(np.float64) ** 2))
+    pa = float(np.sum(accompaniment.astype(np.float64) ** 2))
+    gain = np.sqrt(pv / (pa * 10 ** (snr_db / 10))) if pa > 0 and pv > 0 else 1.0
+    acc = (accompaniment * gain).astype(np.float32)
+    return voice + acc, acc
