@@ -11,6 +11,7 @@ from .data import FASHION_MNIST, MNIST
 from .errors import LabError
 from .metrics import psnr, ssim
 from .mixing import load_pairs, mix
+from .models import remix
 from .separation import ImageSeparator
 
 
@@ -68,10 +69,9 @@ def separate_pair(separator: ImageSeparator, images: TestImages, digit_index: in
     est = separator.separate(x, weight=weight, project=project)
     seconds = time.perf_counter() - t
     truth = torch.stack([d, c], 1)
-    remix = weight * est[:, 0] + (1 - weight) * est[:, 1]
     p, s = psnr(est, truth)[0], ssim(est, truth)[0]
     pm = psnr(torch.stack([x, x], 1), truth)[0]
-    return PairResult(x[0].numpy(), est[0].numpy(), remix[0].numpy(), truth[0].numpy(),
+    return PairResult(x[0].numpy(), est[0].numpy(), remix(est, weight)[0].numpy(), truth[0].numpy(),
                       (p[0].item(), p[1].item()), (s[0].item(), s[1].item()), (pm[0].item(), pm[1].item()),
                       seconds)
 
@@ -84,10 +84,14 @@ def batch_grid(separator: ImageSeparator, n: int = 8, seed: int = 0, weight: flo
     rows = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:n]
     d, c = pairs.sources(rows)
     x = mix(d, c, weight, noise, torch.Generator().manual_seed(seed))
-    est = separator.separate(x, weight=weight, project=project)
-    remix = weight * est[:, 0] + (1 - weight) * est[:, 1]
-    cols = [remix, est[:, 1], est[:, 0], x] + ([c, d] if with_truth else [])
-    return torch.stack(cols, 1).numpy()
+    grid = course_columns(separator.separate(x, weight=weight, project=project), x, weight)
+    return np.concatenate([grid, torch.stack([c, d], 1).numpy()], 1) if with_truth else grid
+
+
+def course_columns(estimates: torch.Tensor, mixtures: torch.Tensor, weight: float) -> np.ndarray:
+    """The course notebook's columns for separated mixtures: [reconstruction, clothing, digit, input],
+    ``(N, 2, 28, 28)`` estimates and ``(N, 28, 28)`` mixtures -> ``(N, 4, 28, 28)``."""
+    return torch.stack([remix(estimates, weight), estimates[:, 1], estimates[:, 0], mixtures], 1).numpy()
 
 
 GRID_COLUMNS = ("reconstruction", "clothing", "digit", "input", "true clothing", "true digit")

@@ -137,7 +137,7 @@ class _JobCallbacks(Callbacks):
         with self.runner._lock:
             job = self.job
             job.progress = float(info["progress"])
-            job.epoch = info["epoch"] - 1 + (info["step"] - (info["epoch"] - 1) * info["steps_per_epoch"]) / info["steps_per_epoch"]
+            job.epoch = info["step"] / info["steps_per_epoch"]  # fractional epochs done
             job.eta_s = info["elapsed"] * (1 - job.progress) / job.progress if job.progress > 0 else None
             if info["step"] % self._stride == 0:
                 for key, value in (("epoch", job.epoch), ("total", info["loss"]), ("recon", info["recon"]),
@@ -296,6 +296,7 @@ class LocalJobRunner(JobRunner):
         return mix(*pairs.sources(slice(None)), config.weight)
 
     def _update_preview(self, job_id: str, model: Any, x: torch.Tensor, weight: float) -> None:
+        from .image_demo import course_columns
         from .models import mixture_consistency
 
         was_training = model.training
@@ -303,9 +304,7 @@ class LocalJobRunner(JobRunner):
         with torch.no_grad():
             sources = model(x.to(next(model.parameters()).device), weight).sources.cpu()
         model.train(was_training)
-        est = mixture_consistency(sources, x, weight)
-        remix = weight * est[:, 0] + (1 - weight) * est[:, 1]
-        grid = torch.stack([remix, est[:, 1], est[:, 0], x], 1).numpy()  # the course notebook's columns
+        grid = course_columns(mixture_consistency(sources, x, weight), x, weight)
         with self._lock:
             self._previews[job_id] = grid
 
@@ -334,7 +333,7 @@ class LocalJobRunner(JobRunner):
                 else:
                     job.status = "done"
                 job.progress = 1.0 if job.status == "done" else job.progress
-                job.history = result.history
+                job.history = result.history  # the run's own, also when no epoch finished (on_epoch never ran)
         except LabError as exc:
             with self._lock:
                 job.status, job.message = "failed", str(exc)

@@ -96,14 +96,18 @@ class SeparationVAE(nn.Module):
         sample = self.training if sample is None else sample
         z = self.reparameterize(mu, logvar, generator) if sample else mu
         sources = self.decode_all(z)
-        mixture = weight * sources[:, 0] + (1.0 - weight) * sources[:, 1]
-        return SeparationOutput(sources, mixture, mu, logvar, z)
+        return SeparationOutput(sources, remix(sources, weight), mu, logvar, z)
 
     @torch.no_grad()
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``z ~ N(0, I)`` for both latents and decode: ``(n, source, 28, 28)``."""
         z = torch.randn((n, len(SOURCES), self.latent_dim), generator=generator)
         return self.decode_all(z.to(next(self.parameters()).device))
+
+
+def remix(sources: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
+    """Mix separated sources ``(N, 2, H, W)`` again with the input's weight: ``w·digit + (1-w)·clothing``."""
+    return weight * sources[:, 0] + (1.0 - weight) * sources[:, 1]
 
 
 def mixture_consistency(sources: torch.Tensor, mixture: torch.Tensor, weight: float = 0.5,
@@ -115,7 +119,7 @@ def mixture_consistency(sources: torch.Tensor, mixture: torch.Tensor, weight: fl
     ``(N, 2, H, W)`` and ``mixture`` ``(N, H, W)``. Clipping to [0, 1] keeps the outputs valid images.
     """
     w = float(weight)
-    r = mixture - (w * sources[:, 0] + (1 - w) * sources[:, 1])
+    r = mixture - remix(sources, w)
     norm = w * w + (1 - w) * (1 - w)
     out = torch.stack([sources[:, 0] + (w / norm) * r, sources[:, 1] + ((1 - w) / norm) * r], dim=1)
     return out.clamp(0.0, 1.0) if clip else out
