@@ -40,9 +40,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _prepare_run(args: argparse.Namespace, out: Path) -> None:
+    """Datasets first (a missing one leaves no empty run folder behind), then the output folder, so that a
+    folder that cannot be written fails now rather than after training."""
+    from .data import DATASETS, ensure_dataset
+
+    for ds in DATASETS.values():
+        ensure_dataset(ds, args.data_dir, download=not args.no_download, progress=_progress_printer)
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .checkpoints import runs_dir
-    from .data import DATASETS, ensure_dataset
     from .evaluation import evaluate_checkpoint, format_metrics
     from .training import Callbacks, TrainConfig, train
 
@@ -58,9 +67,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                       time_budget_s=args.time_budget, train_limit=args.train_limit, val_limit=args.val_limit)
     cfg.validate()
     out = Path(args.out) if args.out else runs_dir() / (args.name or f"image-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
-    for ds in DATASETS.values():  # data first: a missing dataset leaves no empty run folder behind
-        ensure_dataset(ds, args.data_dir, download=not args.no_download, progress=_progress_printer)
-    out.mkdir(parents=True, exist_ok=True)  # fail now, not after training, if it cannot be written
+    _prepare_run(args, out)
     command = "python -m vae_core " + shlex.join(argv)
     print(f"Training {args.model} (beta {cfg.beta}, latent {args.latent_dim}) for {cfg.epochs} epochs -> {out}")
 
@@ -99,7 +106,6 @@ def _float_list(text: str) -> list[float]:
 
 def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .checkpoints import runs_dir
-    from .data import DATASETS, ensure_dataset
     from .sweep import run_sweep
     from .training import TrainConfig
 
@@ -110,10 +116,8 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
                        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                        train_limit=args.train_limit, val_limit=args.val_limit)
     base.validate()
-    for ds in DATASETS.values():
-        ensure_dataset(ds, args.data_dir, download=not args.no_download, progress=_progress_printer)
     out = Path(args.out) if args.out else runs_dir() / args.name
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare_run(args, out)
     print(f"Sweep {args.name}: beta {args.betas} x latent {args.latents}, {args.model}, {args.epochs} epochs -> {out}")
     run_sweep(base, args.betas, args.latents, out, sweep=args.name, command="python -m vae_core " + shlex.join(argv),
               data_root=args.data_dir, half=not args.full_precision)
