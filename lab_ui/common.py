@@ -11,7 +11,9 @@ from vae_core.jobs import JobRunner, LocalJobRunner
 from vae_core.separation import ImageSeparator
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=8)
+# Room for every run the β lab compares (up to 28 small sweep models) plus the shipped models, so that a rerun
+# does not reload and warm up each model again.
+@st.cache_resource(show_spinner="Loading model…", max_entries=40)
 def _load_separator(path: str, sidecar_mtime: float) -> ImageSeparator:
     # sidecar_mtime is part of the cache key: a re-trained checkpoint is reloaded, not served stale.
     return load_checkpoint(path).warm_up()

@@ -13,6 +13,7 @@ from safetensors import safe_open
 
 from vae_core import load_checkpoint
 from vae_core.checkpoints import list_checkpoints, load_model
+from vae_core.evaluation import evaluate_separator
 from vae_core.latents import collapse_report, summarize
 from vae_core.models import build_model
 from vae_core.separation import ImageSeparator
@@ -46,6 +47,10 @@ def test_sweep_writes_one_checkpoint_per_combination(tiny_sweep, monkeypatch):
         assert f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
     model, _ = load_model(weights.parent)
     assert next(model.parameters()).dtype == torch.float32
+    # The stored scores are those of the weights on disk (float16), not of the float32 model before saving.
+    stored = meta["test_metrics"]["projected"]
+    again = evaluate_separator(ImageSeparator(model, meta, weights.parent))["projected"]
+    assert again == stored
     # Listed as "group/run" and loadable by that name.
     monkeypatch.setenv("VAE_RUNS_DIR", str(tiny_sweep))
     names = [c.name for c in list_checkpoints("image") if c.origin == "user"]

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .checkpoints import load_model, save_checkpoint
+from .checkpoints import load_model, save_checkpoint, update_sidecar
 from .evaluation import evaluate_checkpoint
 from .latents import collapse_report, summarize
 from .separation import ImageSeparator
@@ -28,6 +28,16 @@ def latent_stats(separator: ImageSeparator, data_root: Path | None = None, n: in
             "collapse": collapse_report(separator, summary)}
 
 
+def score_run(folder: Path, data_root: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test metrics and latent statistics of a run, computed from the weights on disk (as shipped, float16
+    included) and stored in its sidecar."""
+    metrics = evaluate_checkpoint(folder, data_root)
+    model, meta = load_model(folder)
+    stats = latent_stats(ImageSeparator(model, meta, Path(folder)), data_root)
+    update_sidecar(folder, latent_stats=stats)
+    return metrics, stats
+
+
 def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out_root: Path, sweep: str,
               command: str = "", data_root: Path | None = None, half: bool = True,
               echo: Callable[[str], None] = print) -> list[Path]:
@@ -40,11 +50,9 @@ def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out
             folder = Path(out_root) / run_name(beta, latent)
             result = train(cfg, out_dir=folder, data_root=data_root,
                            meta={"sweep": sweep, "command": command, "name": f"{sweep}/{folder.name}"})
-            metrics = evaluate_checkpoint(folder, data_root)
             model, meta = load_model(folder)
-            stats = latent_stats(ImageSeparator(model, meta, folder), data_root)
-            meta.update(latent_stats=stats)
-            save_checkpoint(folder, model, meta, half=half)
+            save_checkpoint(folder, model, meta, half=half)  # first: the scores below are those of these files
+            metrics, stats = score_run(folder, data_root)
             collapsed = [s for s, r in stats["collapse"].items() if r["collapsed"]]
             echo(f"{folder.name:14} {result.seconds:6.1f} s  PSNR {metrics['projected']['psnr_mean']:6.2f} dB "
                  f"(raw {metrics['raw']['psnr_mean']:6.2f})  KL {sum(map(sum, stats['kl_per_dim'])):7.2f} nats  "
@@ -53,4 +61,4 @@ def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out
     return folders
 
 
-__all__ = ["latent_stats", "run_name", "run_sweep"]
+__all__ = ["latent_stats", "run_name", "run_sweep", "score_run"]
