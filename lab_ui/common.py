@@ -8,18 +8,22 @@ import streamlit as st
 from vae_core import LabError, load_checkpoint
 from vae_core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
 from vae_core.jobs import JobRunner, LocalJobRunner
+from vae_core.audio.separation import AudioSeparator
 from vae_core.separation import ImageSeparator
+
+Separator = ImageSeparator | AudioSeparator
+DEFAULT_CHECKPOINT = {"image": "image-conv", "audio": "audio-conv"}
 
 
 # Room for every run the β lab compares (up to 28 small sweep models) plus the shipped models, so that a rerun
 # does not reload and warm up each model again.
 @st.cache_resource(show_spinner="Loading model…", max_entries=40)
-def _load_separator(path: str, sidecar_mtime: float) -> ImageSeparator:
+def _load_separator(path: str, sidecar_mtime: float) -> Separator:
     # sidecar_mtime is part of the cache key: a re-trained checkpoint is reloaded, not served stale.
     return load_checkpoint(path).warm_up()
 
 
-def load_separator(info: CheckpointInfo) -> ImageSeparator:
+def load_separator(info: CheckpointInfo) -> Separator:
     return _load_separator(str(info.path), (info.path / SIDECAR).stat().st_mtime)
 
 
@@ -27,12 +31,12 @@ def checkpoint_picker_ui(task: str = "image", key: str = "checkpoint") -> Checkp
     """Sidebar picker over shipped and user checkpoints of ``task``; remembers the choice per session."""
     infos = list_checkpoints(task)
     if not infos:
-        st.sidebar.warning("No checkpoints found. Train one with `python -m vae_core train image`.")
+        st.sidebar.warning(f"No {task} checkpoints found. Train one with `python -m vae_core train {task}`.")
         return None
     labels = [c.label for c in infos]
     remembered = st.session_state.get(f"{key}_label")
     index = labels.index(remembered) if remembered in labels else next(
-        (i for i, c in enumerate(infos) if c.name == "image-conv"), 0)
+        (i for i, c in enumerate(infos) if c.name == DEFAULT_CHECKPOINT.get(task)), 0)
     label = st.sidebar.selectbox("Checkpoint", labels, index=index, key=f"{key}_select",
                                  help="Shipped models and the runs you trained yourself.")
     st.session_state[f"{key}_label"] = label
@@ -47,11 +51,14 @@ def checkpoint_picker_ui(task: str = "image", key: str = "checkpoint") -> Checkp
         parts.append(f"β {cfg['beta']}")
     if m:
         parts.append(f"test PSNR {m['psnr_mean']:.1f} dB")
+    audio = info.meta.get("test_metrics", {}).get("gnsdr")
+    if audio:
+        parts.append(f"test GNSDR voice {audio[0]:.1f} dB")
     st.sidebar.caption(" · ".join(parts))
     return info
 
 
-def load_separator_ui(info: CheckpointInfo | None) -> ImageSeparator | None:
+def load_separator_ui(info: CheckpointInfo | None) -> Separator | None:
     """Load the chosen checkpoint, or show one clear sentence on why it cannot be used."""
     if info is None:
         return None

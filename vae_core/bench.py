@@ -142,3 +142,54 @@ def bench_latent(checkpoints: list[str], repeats: int = 50, echo: bool = True) -
         report["models"][name] = {"decode_ms": dec, "traversal_ms": trav, "slider_move_ms": dec + trav}
         say(f"{name:14} {dec:10.2f} {trav:13.2f} {dec + trav:15.2f}")
     return report
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process (MB), from /proc; falls back to the peak where /proc is absent."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_audio(checkpoint: str = "audio-conv", limit: int | None = None, data_root: Path | None = None,
+                progress: Any = None) -> dict[str, Any]:
+    """MIR-1K ``test`` clips at 0 dB: the checkpoint, the oracle ideal ratio mask and the mixture as estimate
+    (GNSDR/GSIR/GSAR per source), the time to separate 10 s of audio, and resident memory with every shipped
+    checkpoint loaded (what the app holds)."""
+    import numpy as np
+
+    from .audio.data import find_clips, split_clips
+    from .audio.evaluation import evaluate_clips
+    from .checkpoints import list_checkpoints
+
+    sep = load_checkpoint(checkpoint)
+    if getattr(sep, "task", "") != "audio":
+        raise ValueError(f"{checkpoint} is not an audio checkpoint.")
+    clips = split_clips(find_clips(data_root), "test")[:limit]
+    report: dict[str, Any] = {"checkpoint": sep.name, "clips": len(clips), "snr_db": 0.0, "methods": {}}
+    for name, method in (("model", sep.model), ("oracle_irm", "oracle"), ("mixture", "mixture")):
+        t = time.perf_counter()
+        res = evaluate_clips(method, clips, progress=progress)
+        report["methods"][name] = {k: [round(float(v), 3) for v in res[k]] for k in ("gnsdr", "gsir", "gsar", "mean_sdr")}
+        report["methods"][name]["seconds"] = round(time.perf_counter() - t, 1)
+    ten_s = np.random.default_rng(0).normal(0, 0.1, 160000).astype(np.float32)
+    sep.separate(ten_s)  # first call pays kernel set-up
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        sep.separate(ten_s)
+        times.append(time.perf_counter() - t)
+    report["separate_10s_seconds"] = {"median": round(statistics.median(times), 3), "max": round(max(times), 3)}
+    loaded = [load_checkpoint(c.path) for c in list_checkpoints() if c.origin == "shipped"]
+    sep.warm_up()
+    report["rss_mb_all_shipped_loaded"] = round(_rss_mb(), 1)
+    report["shipped_loaded"] = len(loaded)
+    report["threads"] = torch.get_num_threads()
+    report["machine"] = platform.machine()
+    return report

@@ -33,6 +33,7 @@ from . import __version__
 from .data import DATASETS
 from .errors import CheckpointError, ConfigError
 from .models import SeparationVAE, build_model, config_to_dict
+from .audio import model as _audio_model  # noqa: F401  # registers the audio model kinds with build_model
 
 FORMAT = "vae-separation-lab/1"
 SIDECAR = "checkpoint.json"

@@ -51,9 +51,16 @@ def _prepare_run(args: argparse.Namespace, out: Path) -> None:
 
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.task == "audio":
+        return cmd_train_audio(args, argv)
     from .checkpoints import runs_dir
     from .evaluation import evaluate_checkpoint, format_metrics
     from .training import Callbacks, TrainConfig, train
+
+    args.beta = 1.0 if args.beta is None else args.beta
+    args.epochs = args.epochs or 10
+    args.batch_size = args.batch_size or 128
+    args.lr = args.lr or 1e-3
 
     model_config: dict[str, Any] = {"latent_dim": args.latent_dim}
     if args.hidden:
@@ -97,6 +104,53 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_train_audio(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .audio.data import ensure_mir1k
+    from .audio.training import AudioTrainConfig, train_audio
+    from .checkpoints import runs_dir
+    from .training import Callbacks
+
+    model_config: dict[str, Any] = {}
+    if args.channels:
+        model_config["channels"] = list(args.channels)
+    if args.decoder_channels:
+        model_config["decoder_channels"] = list(args.decoder_channels)
+    if args.latent_channels:
+        model_config["latent_channels"] = args.latent_channels
+    if args.frames:
+        model_config["frames"] = args.frames
+    defaults = AudioTrainConfig()
+    cfg = AudioTrainConfig(model_config=model_config, beta=defaults.beta if args.beta is None else args.beta,
+                           mask_weight=defaults.mask_weight if args.mask_weight is None else args.mask_weight, epochs=args.epochs or defaults.epochs,
+                           batch_size=args.batch_size or defaults.batch_size, lr=args.lr or defaults.lr,
+                           seed=args.seed, kl_anneal_epochs=args.kl_anneal_epochs, free_bits=args.free_bits,
+                           time_budget_s=args.time_budget, train_clips=args.train_limit, val_clips=args.val_limit)
+    cfg.validate()
+    # A missing dataset is fetched (or fails) before the run folder exists.
+    ensure_mir1k(args.data_dir, download=not args.no_download, progress=_progress_printer)
+    out = Path(args.out) if args.out else runs_dir() / (args.name or f"audio-conv-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python -m vae_core " + shlex.join(argv)
+    print(f"Training audio-conv (beta {cfg.beta}, mask weight {cfg.mask_weight}) for {cfg.epochs} epochs -> {out}")
+
+    class Printer(Callbacks):
+        def on_epoch(self, r: dict[str, Any]) -> None:
+            mark = " *" if r["improved"] else ""
+            print(f"  epoch {r['epoch']}: train {r['train']['total']:.1f} (recon {r['train']['recon']:.1f}, "
+                  f"masked {r['train']['masked']:.1f}, kl {r['train']['kl']:.1f})  val {r['val']['total']:.1f}  "
+                  f"dev NSDR voice {r['val_nsdr_voice']:.2f} dB, accompaniment {r['val_nsdr_accompaniment']:.2f} dB "
+                  f"[{r['seconds']:.0f} s]{mark}", flush=True)
+
+    try:
+        result = train_audio(cfg, Printer(), out_dir=out, data_root=args.data_dir,
+                             meta={"command": command, "name": out.name})
+    except KeyboardInterrupt:
+        print("\nInterrupted; the best checkpoint so far (if any epoch finished) is in " + str(out), file=sys.stderr)
+        return 130
+    print(f"Best epoch {result.best_epoch}, {result.seconds:.0f} s; checkpoint {out}")
+    return 0
+
+
 def _float_list(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",")]
@@ -137,12 +191,24 @@ def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .bench import bench_image, bench_latent, bench_train_quick
+    from .bench import bench_audio, bench_image, bench_latent, bench_train_quick
 
-    if args.what == "image":
-        report = bench_image(checkpoints=args.checkpoints, limit=args.limit, data_root=args.data_dir)
+    if args.what == "audio":
+        def tick(done: int, total: int) -> None:
+            print(f"\r  {done}/{total} clips", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+        report = bench_audio(checkpoint=args.checkpoints[0] if args.checkpoints else "audio-conv",
+                             limit=args.limit, data_root=args.data_dir, progress=tick)
+        m = report["methods"]
+        for name, r in m.items():
+            print(f"{name:11} GNSDR voice {r['gnsdr'][0]:6.2f} dB  accompaniment {r['gnsdr'][1]:6.2f} dB   "
+                  f"GSIR {r['gsir'][0]:6.2f}/{r['gsir'][1]:6.2f}  GSAR {r['gsar'][0]:6.2f}/{r['gsar'][1]:6.2f}")
+        print(f"separate 10 s: {report['separate_10s_seconds']['median']:.3f} s (median of 5); "
+              f"RSS with {report['shipped_loaded']} shipped models loaded: {report['rss_mb_all_shipped_loaded']:.0f} MB")
+    elif args.what == "image":
+        report = bench_image(checkpoints=args.checkpoints or ["image-mlp", "image-conv"], limit=args.limit, data_root=args.data_dir)
     elif args.what == "latent":
-        report = bench_latent(checkpoints=args.checkpoints)
+        report = bench_latent(checkpoints=args.checkpoints or ["image-mlp", "image-conv"])
     else:
         report = bench_train_quick(data_root=args.data_dir)
     out = Path(args.json_out or f"bench-{args.what}.json")
@@ -168,7 +234,9 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_data(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .audio.data import ensure_mir1k, find_clips
     from .data import DATASETS, data_root, ensure_dataset, missing_files
+    from .errors import DataMissingError
 
     root = Path(args.data_dir) if args.data_dir else data_root()
     for ds in DATASETS.values():
@@ -180,6 +248,14 @@ def cmd_data(args: argparse.Namespace, argv: Sequence[str]) -> int:
             missing = missing_files(ds, root)
             print(f"{ds.title}: " + ("complete" if not missing else "missing " + ", ".join(p.name for p in missing))
                   + f" ({root / ds.key})")
+    if args.action == "download":
+        print(f"MIR-1K: checking {root / 'mir1k'}")
+        print(f"MIR-1K: complete ({len(ensure_mir1k(root, download=True, progress=_progress_printer))} clips)")
+    else:
+        try:
+            print(f"MIR-1K: complete ({len(find_clips(root))} clips) ({root / 'mir1k'})")
+        except DataMissingError:
+            print(f"MIR-1K: missing ({root / 'mir1k'}); `python -m vae_core data download` fetches it")
     return 0
 
 
@@ -189,15 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a separation VAE")
-    t.add_argument("task", choices=["image"])
-    t.add_argument("--model", choices=["mlp", "conv"], default="conv")
-    t.add_argument("--beta", type=float, default=1.0)
+    t.add_argument("task", choices=["image", "audio"])
+    t.add_argument("--model", choices=["mlp", "conv"], default="conv", help="image model (audio: always audio-conv)")
+    t.add_argument("--beta", type=float, default=None, help="KL weight (default: image 1.0, audio 0.01)")
     t.add_argument("--latent-dim", type=int, default=16)
     t.add_argument("--hidden", type=_int_tuple, default=None, help="hidden sizes, e.g. 512,256 (conv: one number)")
-    t.add_argument("--channels", type=_int_tuple, default=None, help="conv channels, e.g. 16,32,64")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--channels", type=_int_tuple, default=None, help="conv (encoder) channels, e.g. 16,32,64")
+    t.add_argument("--decoder-channels", type=_int_tuple, default=None, help="audio: decoder channels, e.g. 32,16,8")
+    t.add_argument("--latent-channels", type=_positive_int, default=None, help="audio: channels of each latent map")
+    t.add_argument("--frames", type=_positive_int, default=None, help="audio: STFT frames per patch (default 64)")
+    t.add_argument("--mask-weight", type=float, default=None, help="audio: weight of the masked-magnitude terms (10)")
+    t.add_argument("--epochs", type=int, default=None, help="default: image 10, audio 20")
+    t.add_argument("--batch-size", type=int, default=None, help="default: image 128, audio 16")
+    t.add_argument("--lr", type=float, default=None, help="default 1e-3")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--weight", type=float, default=0.5, help="mixing weight of the digit")
     t.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise added to mixtures")
@@ -206,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--consistency", type=float, default=0.0,
                    help="weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)")
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
-    t.add_argument("--train-limit", type=_positive_int, default=None)
+    t.add_argument("--train-limit", type=_positive_int, default=None, help="use the first N pairs (audio: clips)")
     t.add_argument("--val-limit", type=_positive_int, default=None)
     t.add_argument("--name", default=None, help="run name in the runs folder")
     t.add_argument("--out", default=None, help="checkpoint folder (overrides --name)")
@@ -243,9 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="benchmarks: quality, latency and training throughput")
-    b.add_argument("what", choices=["image", "latent", "train-quick"])
-    b.add_argument("--checkpoints", nargs="+", default=["image-mlp", "image-conv"])
-    b.add_argument("--limit", type=_positive_int, default=None, help="evaluate on the first N test mixtures only")
+    b.add_argument("what", choices=["image", "latent", "train-quick", "audio"])
+    b.add_argument("--checkpoints", nargs="+", default=None,
+                   help="default: image-mlp image-conv (audio: audio-conv)")
+    b.add_argument("--limit", type=_positive_int, default=None, help="evaluate on the first N test mixtures (audio: clips)")
     b.add_argument("--json-out", default=None, help="report file (default bench-WHAT.json)")
     b.add_argument("--json", action="store_true", help="also print the report as one JSON line, last")
     b.set_defaults(func=cmd_bench)

@@ -7,13 +7,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .checkpoints import load_model, resolve_checkpoint
 from .errors import LabError
 from .models import SeparationVAE, mixture_consistency
+
+if TYPE_CHECKING:
+    from .audio.separation import AudioSeparator
 
 
 def check_mixtures(mixtures: Any) -> torch.Tensor:
@@ -84,10 +87,15 @@ class ImageSeparator:
         return self.model.decode_all(z.to(self.device)).cpu()
 
 
-def load_checkpoint(name_or_path: str | Path, device: str | None = None) -> ImageSeparator:
-    """Load a checkpoint by name (``checkpoints/`` then the user runs folder) or by folder path."""
+def load_checkpoint(name_or_path: str | Path, device: str | None = None) -> "ImageSeparator | AudioSeparator":
+    """Load a checkpoint by name (``checkpoints/`` then the user runs folder) or by folder path: an
+    :class:`ImageSeparator` or, for audio checkpoints, an :class:`~vae_core.audio.separation.AudioSeparator`."""
+    from .audio.separation import AudioSeparator
+
     folder = resolve_checkpoint(name_or_path)
     model, meta = load_model(folder)
     if device:
         model = model.to(device)
+    if meta.get("task") == "audio":
+        return AudioSeparator(model, meta, folder)
     return ImageSeparator(model, meta, folder)

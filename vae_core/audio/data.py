@@ -11,13 +11,16 @@ Every clip is 16 kHz stereo, left = accompaniment, right = singing voice. Wavefo
 from __future__ import annotations
 
 import csv
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from ..data import data_root
+from ..data import ProgressFn, data_root, download_file
 from ..errors import DataCorruptError, DataMissingError
 
 SAMPLE_RATE = 16000
@@ -90,3 +93,49 @@ def mix_at_snr(voice: np.ndarray, accompaniment: np.ndarray, snr_db: float = 0.0
     gain = np.sqrt(pv / (pa * 10 ** (snr_db / 10))) if pa > 0 and pv > 0 else 1.0
     acc = (accompaniment * gain).astype(np.float32)
     return voice + acc, acc
+
+
+def manifest_checksums(root: Path | None = None) -> dict[str, str]:
+    """Clip id -> MD5 of the audio, as listed in the project's manifest (empty for the original layout, whose
+    archive checksum is :data:`ORIGINAL_MD5`)."""
+    manifest = (Path(root) if root else data_root()) / "mir1k" / "manifest.csv"
+    if not manifest.is_file():
+        return {"archive_md5": ORIGINAL_MD5}
+    with open(manifest, newline="") as f:
+        return {r["clip_id"]: r.get("flac_md5", "") for r in csv.DictReader(f)}
+
+
+def ensure_mir1k(root: Path | None = None, download: bool = False, url: str = ORIGINAL_URL,
+                 md5: str = ORIGINAL_MD5, progress: ProgressFn | None = None) -> list[Clip]:
+    """The clips, downloading and unpacking ``MIR-1K.zip`` first when no copy is found and ``download`` is set.
+
+    The archive is checked against its MD5 before anything is unpacked; only ``Wavfile/*.wav`` is extracted,
+    into a temporary folder that is renamed into place, so an interrupted unpack leaves nothing half-done.
+    """
+    try:
+        return find_clips(root)
+    except DataMissingError:
+        if not download:
+            raise
+    folder = (Path(root) if root else data_root()) / "mir1k"
+    archive = folder / "MIR-1K.zip"
+    if not archive.is_file():
+        download_file([url], archive, md5, progress=progress)
+    target = folder / "MIR-1K" / "Wavfile"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".Wavfile.", dir=target.parent))
+    try:
+        with zipfile.ZipFile(archive) as z:
+            names = [n for n in z.namelist() if n.lower().endswith(".wav") and "/wavfile/" in f"/{n.lower()}"]
+            if not names:
+                raise DataCorruptError(f"{archive} holds no Wavfile/*.wav; delete it and download again.")
+            for n in names:
+                with z.open(n) as src, open(tmp / Path(n).name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    except zipfile.BadZipFile:
+        raise DataCorruptError(f"{archive} is not a valid zip file; delete it and download again.") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return find_clips(root)

@@ -1,0 +1,155 @@
+"""Audio separation: pull the singing voice out of a MIR-1K clip or your own recording, and listen."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from lab_ui.common import checkpoint_picker_ui, load_separator_ui
+from vae_core import LabError
+from vae_core.audio.data import ORIGINAL_URL, Clip
+from vae_core.audio.demo import (ClipResult, separate_clip, separate_recording, shared_db_range,
+                                 spectrogram_db, test_clips)
+from vae_core.audio.io import MAX_SECONDS, AudioInputError, read_audio, wav_bytes
+
+UPLOAD_TYPES = ["wav", "flac", "ogg", "oga", "mp3", "aiff", "aif"]
+
+
+@st.cache_data(show_spinner=False)
+def _test_clips() -> list[Clip]:
+    return test_clips()
+
+
+def clip_picker_ui(clips: list[Clip]) -> tuple[Clip, float]:
+    """Choose a test clip (or a random one) and the voice-to-music ratio; returns both."""
+    ids = [c.clip_id for c in clips]
+    if "audio_clip" not in st.session_state:
+        st.session_state["audio_clip"] = ids[0]
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    if c2.button("Random clip", icon=":material/shuffle:", key="audio_random"):
+        st.session_state["audio_clip"] = ids[int(np.random.default_rng().integers(len(ids)))]
+    clip_id = c1.selectbox(f"MIR-1K test clip ({len(ids)}; none was used in training)", ids, key="audio_clip")
+    snr = st.slider("Voice-to-music ratio (dB)", -10.0, 10.0, 0.0, 1.0, key="audio_snr",
+                    help="0 dB is the standard MIR-1K protocol: voice and accompaniment equally loud.")
+    return clips[ids.index(clip_id)], snr
+
+
+def players_ui(r: ClipResult, name: str, prefix: str) -> None:
+    """Players that keep relative loudness (WAV bytes: st.audio would normalise numpy arrays)."""
+    rows = [("Mixture", r.mixture), ("Separated voice", r.estimates[0]), ("Separated accompaniment", r.estimates[1])]
+    if r.truth is not None:
+        rows += [("True voice", r.truth[0]), ("True accompaniment", r.truth[1])]
+    cols = st.columns(len(rows))
+    for col, (label, wave) in zip(cols, rows):
+        col.markdown(f"**{label}**")
+        col.audio(wav_bytes(wave, r.sample_rate), format="audio/wav")
+    d1, d2, _ = st.columns([1, 1, 2])
+    d1.download_button("Download voice (WAV)", wav_bytes(r.estimates[0], r.sample_rate), f"{name}-voice.wav",
+                       "audio/wav", icon=":material/download:", key=f"{prefix}_dl_voice")
+    d2.download_button("Download accompaniment (WAV)", wav_bytes(r.estimates[1], r.sample_rate),
+                       f"{name}-accompaniment.wav", "audio/wav", icon=":material/download:", key=f"{prefix}_dl_acc")
+
+
+def spectrograms_ui(r: ClipResult, prefix: str) -> None:
+    """Plotly heatmaps on one colour scale, so a quiet track looks quiet."""
+    tracks = [("Mixture", r.mixture), ("Separated voice", r.estimates[0]), ("Separated accompaniment", r.estimates[1])]
+    if r.truth is not None:
+        tracks += [("True voice", r.truth[0]), ("True accompaniment", r.truth[1])]
+    specs = [(label, *spectrogram_db(w, r.sample_rate)) for label, w in tracks]
+    zmin, zmax = shared_db_range([s[1] for s in specs])
+    cols = st.columns(2)
+    for k, (label, db, times, freqs) in enumerate(specs):
+        fig = go.Figure(go.Heatmap(z=db, x=times, y=freqs, zmin=zmin, zmax=zmax, colorscale="Magma",
+                                   colorbar=dict(title="dB"), hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB"
+                                   "<extra></extra>"))
+        fig.update_layout(title=label, height=260, margin=dict(l=10, r=10, t=40, b=10),
+                          xaxis_title="time (s)", yaxis_title="Hz")
+        cols[k % 2].plotly_chart(fig, width="stretch", key=f"{prefix}_spec_{k}")
+
+
+def scores_ui(r: ClipResult) -> None:
+    if not r.scores:
+        return
+    rows = []
+    for method, metrics in r.scores.items():
+        for s, source in enumerate(("voice", "accompaniment")):
+            rows.append({"method": method, "source": source,
+                         **{m: round(v[s], 2) for m, v in metrics.items()}})
+    st.markdown("**This clip's scores (dB)**: BSS Eval v3; NSDR is the gain over doing nothing (the mixture); "
+                "the oracle ideal ratio mask knows the true sources and marks what masking can reach.")
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def dataset_ui(separator) -> None:
+    try:
+        clips = _test_clips()
+    except LabError as exc:
+        st.error(f"{exc} You can still upload your own recording in the other tab.")
+        return
+    clip, snr = clip_picker_ui(clips)
+    key = ("clip", separator.name, clip.clip_id, snr)
+    result = st.session_state.get("audio_result")
+    if not result or result[0] != key:
+        with st.spinner(f"Separating {clip.clip_id}…"):
+            try:
+                st.session_state["audio_result"] = (key, separate_clip(separator, clip, snr))
+            except LabError as exc:
+                st.error(str(exc))
+                return
+    r = st.session_state["audio_result"][1]
+    players_ui(r, clip.clip_id, "clip")
+    scores_ui(r)
+    spectrograms_ui(r, "clip")
+
+
+def upload_ui(separator) -> None:
+    st.caption(f"WAV, FLAC, OGG or MP3 (what libsndfile reads), up to {MAX_SECONDS / 60:.0f} minutes and "
+               f"{st.get_option('server.maxUploadSize')} MB. Stereo is mixed down; any sample rate is resampled "
+               "for the model and the results come back at the file's own rate.")
+    uploaded = st.file_uploader("Your recording", type=UPLOAD_TYPES, key="audio_upload")
+    if uploaded is None:
+        return
+    data = uploaded.getvalue()
+    key = ("upload", separator.name, hashlib.sha256(data).hexdigest())
+    result = st.session_state.get("audio_upload_result")
+    if not result or result[0] != key:
+        try:
+            rec = read_audio(data, name=f"“{uploaded.name}”")
+        except AudioInputError as exc:
+            st.error(str(exc))
+            return
+        bar = st.progress(0.0, text=f"Separating {rec.seconds:.1f} s…")
+        r = separate_recording(separator, rec.audio, rec.sample_rate,
+                               progress=lambda f: bar.progress(f, text=f"Separating {rec.seconds:.1f} s… {f:.0%}"))
+        bar.empty()
+        notes = [f"{rec.seconds:.1f} s at {rec.sample_rate} Hz"] + rec.notes
+        st.session_state["audio_upload_result"] = (key, r, notes)
+    _, r, notes = st.session_state["audio_upload_result"]
+    st.caption("; ".join(notes) + ".")
+    stem = uploaded.name.rsplit(".", 1)[0] or "recording"
+    players_ui(r, stem, "upload")
+    spectrograms_ui(r, "upload")
+
+
+def main() -> None:
+    st.title("Audio separation")
+    st.markdown("A convolutional VAE on spectrogram patches gives the voice and the accompaniment a latent each; "
+                "each decoder draws its source's spectrogram from its own latent alone, and the two drawings become "
+                "soft masks on the mixture, so the voice and the accompaniment always add up to what you hear.")
+    info = checkpoint_picker_ui(task="audio", key="audio_checkpoint")
+    separator = load_separator_ui(info)
+    if separator is None:
+        if info is None:
+            st.info(f"No audio checkpoint yet. Train one with `python -m vae_core train audio` (MIR-1K: "
+                    f"{ORIGINAL_URL}).")
+        return
+    tab_clip, tab_upload = st.tabs(["MIR-1K test clip", "Upload a recording"])
+    with tab_clip:
+        dataset_ui(separator)
+    with tab_upload:
+        upload_ui(separator)
+
+
+main()

@@ -1,0 +1,58 @@
+"""Scoring separations of MIR-1K clips: the model, the oracle ideal ratio mask and the mixture as estimate.
+
+Protocol (Hsu & Jang 2010; Huang et al. 2014): voice and accompaniment of each clip mixed at 0 dB SNR;
+BSS Eval v3 per clip; GNSDR/GSIR/GSAR are length-weighted means over clips (per source: voice,
+accompaniment).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .data import Clip, mix_at_snr, read_clip
+from .filtering import separate_spectrogram
+from .metrics import ClipScore, global_scores, score_clip
+from .model import AudioConvSeparationVAE
+from .transforms import STFTConfig, apply_masks, soft_masks, stft
+
+
+def separate_waveform(model: AudioConvSeparationVAE, mixture: np.ndarray | torch.Tensor,
+                      cfg: STFTConfig = STFTConfig(),
+                      progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """Separate a 16 kHz mixture ``(samples,)`` into ``(2, samples)`` = [voice, accompaniment], float32.
+
+    The two estimates sum to the mixture (soft masks that sum to one, mixture phase)."""
+    x = torch.as_tensor(np.asarray(mixture, dtype=np.float32))
+    spec = stft(x, cfg)
+    masks, _ = separate_spectrogram(model, spec, cfg, progress=progress)
+    return apply_masks(spec.unsqueeze(0), masks.unsqueeze(0), len(x), cfg)[0].numpy()
+
+
+def oracle_irm(voice: np.ndarray, accompaniment: np.ndarray, cfg: STFTConfig = STFTConfig()) -> np.ndarray:
+    """The ideal ratio mask |V| / (|V| + |A|) applied to the mixture with its phase: ``(2, samples)``."""
+    v, a = torch.from_numpy(voice), torch.from_numpy(accompaniment)
+    specs = stft(torch.stack([v, a]), cfg)
+    masks = soft_masks(specs.abs().unsqueeze(0), 1.0)
+    return apply_masks(specs.sum(0, keepdim=True), masks, len(v), cfg)[0].numpy()
+
+
+def evaluate_clips(method: AudioConvSeparationVAE | str, clips: list[Clip], snr_db: float = 0.0,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
+    """Score ``method`` (a model, ``"oracle"`` or ``"mixture"``) on ``clips``; returns ``gnsdr``, ``gsir``,
+    ``gsar``, ``mean_sdr`` (each ``[voice, accompaniment]``) and the per-clip ``scores``."""
+    scores: list[ClipScore] = []
+    for k, clip in enumerate(clips):
+        voice, acc = read_clip(clip)
+        mixture, acc = mix_at_snr(voice, acc, snr_db)
+        if isinstance(method, str) and method == "oracle":
+            est = oracle_irm(voice, acc)
+        elif isinstance(method, str) and method == "mixture":
+            est = np.stack([mixture, mixture])
+        else:
+            est = separate_waveform(method, mixture)
+        scores.append(score_clip(np.stack([voice, acc]), est, mixture))
+        if progress:
+            progress(k + 1, len(clips))
+    return {**global_scores(scores), "scores": scores}

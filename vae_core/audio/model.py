@@ -1,0 +1,182 @@
+"""The convolutional separation VAE on spectrogram patches (the course design, for voice and accompaniment).
+
+Shapes: mixture patches ``(batch, freq, frames)`` as normalised dB magnitudes in [0, 1] (see
+:func:`vae_core.audio.transforms.magnitude_db`); decoded sources ``(batch, source, freq, frames)`` with
+source 0 = voice, 1 = accompaniment, in the same normalised dB units; latents ``(batch, source, latent_dim)``
+where a source's latent is a small feature map ``(latent_channels, freq', frames')`` flattened.
+
+A ConvEncoder (strided 3x3 convolutions) feeds four 1x1 heads: mean and log-variance of the voice latent
+and of the accompaniment latent. Two ConvDecoders (nearest-neighbour upsampling + 3x3 convolution), each
+seeing only its own source's latent, decode that source; adaptive pooling brings the output to the input's
+exact size, so any patch size works.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..models import SeparationOutput, SeparationVAE
+
+AUDIO_SOURCES = ("voice", "accompaniment")
+
+
+@dataclass
+class AudioConvConfig:
+    """Sizes of the audio separation VAE. ``freq_bins`` and ``frames`` are the patch the model is built for."""
+
+    freq_bins: int = 513
+    frames: int = 64
+    channels: tuple[int, ...] = (16, 32, 64)
+    latent_channels: int = 16
+    decoder_channels: tuple[int, ...] = (32, 16, 8)
+
+    def validate(self) -> None:
+        if not 16 <= self.freq_bins <= 4097:
+            raise ConfigError(f"freq_bins must be between 16 and 4097, not {self.freq_bins}.")
+        if not 8 <= self.frames <= 1024:
+            raise ConfigError(f"frames must be between 8 and 1024, not {self.frames}.")
+        if not 1 <= len(self.channels) <= 6 or any(c < 1 for c in self.channels):
+            raise ConfigError(f"channels must be one to six positive numbers, not {self.channels}.")
+        if len(self.decoder_channels) != len(self.channels) or any(c < 1 for c in self.decoder_channels):
+            raise ConfigError(f"decoder_channels must be {len(self.channels)} positive numbers, "
+                              f"not {self.decoder_channels}.")
+        if not 1 <= self.latent_channels <= 256:
+            raise ConfigError(f"latent_channels must be between 1 and 256, not {self.latent_channels}.")
+        if self.frames % 2 ** len(self.channels):
+            raise ConfigError(f"frames ({self.frames}) must be divisible by {2 ** len(self.channels)} "
+                              f"(2 to the number of encoder layers).")
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """``(channels, freq', frames')`` of one source's latent map."""
+        f = self.freq_bins
+        for _ in self.channels:
+            f = (f + 1) // 2  # stride-2 conv, kernel 3, padding 1
+        return self.latent_channels, f, self.frames // 2 ** len(self.channels)
+
+    @property
+    def latent_dim(self) -> int:
+        c, f, t = self.latent_shape
+        return c * f * t
+
+
+class ConvEncoder(nn.Module):
+    """``(batch, 1, freq, frames)`` -> features ``(batch, channels[-1], freq', frames')``, halving both axes."""
+
+    def __init__(self, channels: tuple[int, ...]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 1
+        for cout in channels:
+            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class ConvDecoder(nn.Module):
+    """Latent map ``(batch, latent_channels, freq', frames')`` -> one source ``(batch, freq, frames)`` in [0, 1].
+
+    Each layer doubles both axes (nearest upsampling) then convolves; the output is pooled adaptively to
+    the requested size (the encoder rounds odd sizes up, so the upsampled map is slightly larger).
+    """
+
+    def __init__(self, latent_channels: int, channels: tuple[int, ...]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = latent_channels
+        for cout in channels:
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
+                       nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            cin = cout
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Conv2d(cin, 1, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        y = self.out(self.body(z))
+        return torch.sigmoid(F.adaptive_avg_pool2d(y, size)).squeeze(1)
+
+
+class AudioConvSeparationVAE(SeparationVAE):
+    """Voice / accompaniment separation VAE on normalised dB spectrogram patches."""
+
+    kind = "audio-conv"
+    sources = AUDIO_SOURCES
+
+    def __init__(self, config: AudioConvConfig | None = None):
+        super().__init__()
+        self.config = config or AudioConvConfig()
+        self.config.validate()
+        c = self.config
+        self.encoder = ConvEncoder(tuple(c.channels))
+        # The four heads (mean1, logvar1, mean2, logvar2) as one 1x1 convolution.
+        self.heads = nn.Conv2d(c.channels[-1], 4 * c.latent_channels, 1)
+        self.decoders = nn.ModuleList(ConvDecoder(c.latent_channels, tuple(c.decoder_channels))
+                                      for _ in AUDIO_SOURCES)
+        self._size = (c.freq_bins, c.frames)
+
+    def _latent_map_shape(self, freq: int, frames: int) -> tuple[int, int, int]:
+        for _ in self.config.channels:
+            freq, frames = (freq + 1) // 2, (frames + 1) // 2
+        return self.config.latent_channels, freq, frames
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, freq, frames)`` -> ``mu, logvar``, each ``(batch, source, latent_dim)``."""
+        p = self.heads(self.encoder(x.unsqueeze(1)))
+        b, _, f, t = p.shape
+        p = p.reshape(b, 2, 2, self.config.latent_channels * f * t)
+        return p[:, :, 0], p[:, :, 1]
+
+    def decode(self, z: torch.Tensor, source: int, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """One source's latent ``(batch, latent_dim)`` -> its patch ``(batch, freq, frames)``."""
+        size = size or self._size
+        shape = self._latent_map_shape(*size)
+        return self.decoders[source](z.reshape(-1, *shape), size)
+
+    def decode_all(self, z: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        return torch.stack([self.decode(z[:, s], s, size) for s in range(len(AUDIO_SOURCES))], dim=1)
+
+    def forward(self, x: torch.Tensor, weight: float = 0.5, sample: bool | None = None,
+                generator: torch.Generator | None = None) -> SeparationOutput:
+        """Encode, draw (in eval mode: take the mean), decode both sources; ``mixture`` is their dB-domain
+        power sum (what the mixture patch would look like if the decoded magnitudes were right)."""
+        mu, logvar = self.encode(x)
+        sample = self.training if sample is None else sample
+        z = self.reparameterize(mu, logvar, generator) if sample else mu
+        sources = self.decode_all(z, tuple(x.shape[-2:]))
+        return SeparationOutput(sources, db_sum(sources), mu, logvar, z)
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn((n, len(AUDIO_SOURCES), self.latent_dim), generator=generator)
+        return self.decode_all(z.to(next(self.parameters()).device))
+
+
+DB_RANGE = 80.0  # the normalised dB scale spans this many dB (see STFTConfig.db_floor)
+
+
+def db_to_amplitude(y: torch.Tensor) -> torch.Tensor:
+    """Normalised dB in [0, 1] -> linear magnitude relative to the patch's reference (1.0 at y = 1)."""
+    return torch.pow(10.0, (y - 1.0) * (DB_RANGE / 20.0))
+
+
+def db_sum(sources: torch.Tensor) -> torch.Tensor:
+    """Normalised dB of the sum of the sources' magnitudes: ``(batch, source, F, T) -> (batch, F, T)``."""
+    total = db_to_amplitude(sources).sum(1).clamp(min=1e-8)
+    return (20 * torch.log10(total) / DB_RANGE + 1.0).clamp(0.0, 1.0)
+
+
+def _register() -> None:
+    # The checkpoint registry builds models by kind; audio models join the image ones there.
+    from ..models import MODEL_KINDS
+
+    MODEL_KINDS.setdefault(AudioConvSeparationVAE.kind, (AudioConvConfig, AudioConvSeparationVAE))
+
+
+_register()
