@@ -210,6 +210,7 @@ MODEL_KINDS: dict[str, tuple[type, type[SeparationVAE]]] = {
     "mlp": (MLPConfig, MLPSeparationVAE),
     "conv": (ConvConfig, ConvSeparationVAE),
 }
+IMAGE_MODEL_KINDS = tuple(MODEL_KINDS)  # audio kinds register themselves from vae_core.audio.model
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .losses import LOSS_TERMS, separation_loss
 from .metrics import psnr
 from .mixing import PairSet, load_pairs, mix
-from .models import MODEL_KINDS, SeparationVAE, build_model, mixture_consistency
+from .models import IMAGE_MODEL_KINDS, SeparationVAE, build_model, mixture_consistency
 
 
 _GLOBAL_RNG_LOCK = threading.Lock()
@@ -56,7 +56,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         checks = [
-            (self.model in MODEL_KINDS, f"model must be one of {', '.join(MODEL_KINDS)}, not {self.model!r}."),
+            (self.model in IMAGE_MODEL_KINDS,
+             f"model must be one of {', '.join(IMAGE_MODEL_KINDS)}, not {self.model!r}."),
             (math.isfinite(self.beta) and self.beta >= 0, f"beta must be a number >= 0, not {self.beta}."),
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}."),
             (1 <= self.batch_size <= 8192, f"batch_size must be between 1 and 8192, not {self.batch_size}."),
