@@ -10,6 +10,7 @@ from lab_ui.common import job_runner
 from vae_core import LabError
 from vae_core.image_demo import GRID_COLUMNS, tile
 from vae_core.jobs import ACTIVE, JobState
+from vae_core.audio.training import AudioTrainConfig
 from vae_core.training import PRESETS, TrainConfig
 
 BETAS = [0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 4.0, 10.0, 100.0]
@@ -18,13 +19,51 @@ PRESET_LABELS = {"quick": "quick (≈ 1 min)", "full": "full (≈ 10 min)"}
 MODEL_DEFAULTS = {"mlp": {"hidden": [512, 256]}, "conv": {"channels": [16, 32, 64], "hidden": 512}}
 
 
-def config_ui() -> tuple[TrainConfig, str]:
+TASKS = {"image": "Image separation (MNIST + Fashion-MNIST)", "audio": "Audio separation (MIR-1K voice / music)"}
+AUDIO_BETAS = [0.0, 0.001, 0.01, 0.1, 1.0]
+
+
+def config_ui() -> tuple[TrainConfig | AudioTrainConfig, str]:
+    """The run's settings: the task, then its own fields."""
+    task = st.selectbox("Task", list(TASKS), format_func=TASKS.get, key="train_task",
+                        help="Music generation joins this list once it exists.")
+    return audio_config_ui() if task == "audio" else image_config_ui()
+
+
+def audio_config_ui() -> tuple[AudioTrainConfig, str]:
+    """Settings of an audio run; the defaults train for about four minutes on two CPU cores."""
+    d = AudioTrainConfig()
+    c1, c2, c3 = st.columns(3)
+    beta = c1.select_slider("β (KL weight)", AUDIO_BETAS, value=d.beta, key="audio_train_beta")
+    mask_weight = c2.select_slider("Mask loss weight", [0.0, 1.0, 3.0, 10.0, 30.0], value=d.mask_weight,
+                                   key="audio_train_mask",
+                                   help="Weight of the loss on the masked mixture: what you hear. 0 leaves only "
+                                        "the ELBO on the spectrograms.")
+    latent_channels = c3.select_slider("Latent channels (per source)", [4, 8, 16, 32], value=16,
+                                       key="audio_train_latent")
+    c1, c2, c3 = st.columns(3)
+    epochs = c1.number_input("Epochs (≈ 35 s each)", 1, 200, 6, key="audio_train_epochs")
+    budget = c2.number_input("Time budget (s)", 10, 3600, 240, step=10, key="audio_train_budget",
+                             help="The run stops (keeping its best model) when time is up.")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="audio_train_seed")
+    c1, c2, c3, c4 = st.columns(4)
+    lr = c1.select_slider("Learning rate", LRS, value=d.lr, format_func=lambda v: f"{v:g}", key="audio_train_lr")
+    batch = c2.select_slider("Batch size (patches)", [4, 8, 16, 32, 64], value=d.batch_size, key="audio_train_batch")
+    anneal = c3.number_input("KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="audio_train_anneal")
+    free_bits = c4.number_input("Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="audio_train_freebits")
+    run_name = st.text_input("Run name (optional)", key="audio_train_name", max_chars=40)
+    cfg = AudioTrainConfig(model_config={"latent_channels": int(latent_channels)}, beta=float(beta),
+                           mask_weight=float(mask_weight), epochs=int(epochs), batch_size=int(batch), lr=float(lr),
+                           seed=int(seed), kl_anneal_epochs=float(anneal), free_bits=float(free_bits),
+                           time_budget_s=float(budget))
+    return cfg, run_name.strip()
+
+
+def image_config_ui() -> tuple[TrainConfig, str]:
     """The run's settings; a preset fills them in and every field stays editable."""
     name = st.radio("Preset", list(PRESETS), format_func=PRESET_LABELS.get, horizontal=True, key="train_preset")
     p = PRESETS[name]
     k = f"_{name}"  # one set of widget states per preset, so switching presets shows its values
-    st.selectbox("Task", ["Image separation (MNIST + Fashion-MNIST)"], key="train_task" + k,
-                 help="Audio separation and music generation join this list once they exist.")
     c1, c2, c3 = st.columns(3)
     model = c1.radio("Model", ["mlp", "conv"], index=["mlp", "conv"].index(p["model"]), horizontal=True,
                      key="train_model" + k, help="mlp: the course design. conv: the shipped convolutional design.")
@@ -52,7 +91,7 @@ def config_ui() -> tuple[TrainConfig, str]:
     return cfg, run_name.strip()
 
 
-def start_ui(cfg: TrainConfig, run_name: str) -> None:
+def start_ui(cfg: TrainConfig | AudioTrainConfig, run_name: str) -> None:
     if st.button("Start training", type="primary", key="train_start"):
         try:
             job_id = job_runner().submit(cfg, run_name or None)
@@ -97,6 +136,9 @@ def monitor_ui(job_id: str) -> None:
         st.error(job.message or "The run failed.")
     log_y = st.toggle("Log scale", key=f"log_{job_id}")
     st.plotly_chart(loss_curves_figure(job.steps, job.history, log_y), key=f"curves_{job_id}")
+    if job.task == "audio" and job.history.get("val_nsdr_voice"):
+        st.caption(f"Voice NSDR on the held-out dev clips after the last epoch: "
+                   f"{job.history['val_nsdr_voice'][-1]:.2f} dB (the best epoch is kept).")
     preview = runner.preview(job_id)
     if preview is not None:
         st.caption("Current separations of fixed test mixtures. Columns: " + " · ".join(GRID_COLUMNS[:4]))
@@ -107,10 +149,12 @@ def runs_table_ui(jobs: list[JobState]) -> None:
     rows = []
     for j in jobs:
         psnr = (j.history.get("val_psnr_projected") or [None])[-1] if j.history else None
-        rows.append({"run": j.name, "status": j.status, "model": j.config.get("model"),
+        nsdr = (j.history.get("val_nsdr_voice") or [None])[-1] if j.history else None
+        rows.append({"run": j.name, "status": j.status, "task": j.task, "model": j.config.get("model"),
                      "β": j.config.get("beta"), "latent": j.config.get("model_config", {}).get("latent_dim"),
                      "epochs": len(j.history.get("epoch", [])) if j.history else 0,
                      "val PSNR (dB)": None if psnr is None else round(psnr, 2),
+                     "dev NSDR voice (dB)": None if nsdr is None else round(nsdr, 2),
                      "started": dt.datetime.fromtimestamp(j.created).strftime("%Y-%m-%d %H:%M")})
     st.dataframe(rows, hide_index=True, width="stretch")
 

@@ -1,7 +1,7 @@
 """Training jobs for the app: a queue, a concurrency limit, caps, and state that survives restarts.
 
 The app talks to a :class:`JobRunner`; :class:`LocalJobRunner` runs jobs in threads of this process
-through the same :func:`vae_core.training.train` as the CLI, so the same config and seed give the same
+through the same :func:`vae_core.training.train` (audio: :func:`vae_core.audio.training.train_audio`) as the CLI, so the same config and seed give the same
 numbers in both. Another backend (a cluster scheduler, say) only has to implement ``JobRunner``.
 
 Each job lives in its own run folder in the user runs folder: ``job.json`` (status, progress, live loss
@@ -11,7 +11,8 @@ leaves the last complete state; a runner that starts again marks such jobs as in
 Limits, from the environment: ``VAE_MAX_JOBS`` concurrent jobs (default 1; the rest wait in a FIFO
 queue), ``VAE_JOB_TIME_CAP_S`` seconds per job (default 900), ``VAE_RUNS_MAX_MB`` MB for the runs
 folder (default 2000; new jobs are refused when it is full), ``VAE_JOB_EVAL_LIMIT`` test mixtures that a finished
-job is scored on (default: all 10,000).
+job is scored on (default: all 10,000), ``VAE_JOB_AUDIO_EVAL_CLIPS`` MIR-1K test clips an audio job is scored on
+(default 20).
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ import torch
 
 from .checkpoints import atomic_write_json, runs_dir
 from .errors import ConfigError, LabError
+from .audio.evaluation import evaluate_audio_checkpoint
+from .audio.training import AudioTrainConfig, train_audio
 from .training import Callbacks, TrainConfig, train
 
 JOB_FILE = "job.json"
@@ -61,6 +64,7 @@ class JobState:
     history: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     folder: str = ""
+    task: str = "image"  # "image" (TrainConfig) or "audio" (AudioTrainConfig)
 
     @property
     def elapsed_s(self) -> float:
@@ -175,6 +179,8 @@ class LocalJobRunner(JobRunner):
         self.preview_count = preview_count
         # Tests score runs on fewer test mixtures; the app scores on all 10,000 like the CLI.
         self.eval_limit = int(eval_limit or _env_number("VAE_JOB_EVAL_LIMIT", 0)) or None
+        # Scoring all 178 test clips takes minutes on a laptop; an app run is scored on the first few.
+        self.audio_eval_clips = int(_env_number("VAE_JOB_AUDIO_EVAL_CLIPS", 20)) or None
         self._lock = threading.RLock()
         self._jobs: dict[str, JobState] = {}
         self._queue: list[str] = []
@@ -211,8 +217,9 @@ class LocalJobRunner(JobRunner):
             self._jobs[job.id] = job
 
     # ------------------------------------------------------------------ JobRunner
-    def submit(self, config: TrainConfig, name: str | None = None) -> str:
+    def submit(self, config: TrainConfig | AudioTrainConfig, name: str | None = None) -> str:
         config.validate()
+        task = "audio" if isinstance(config, AudioTrainConfig) else "image"
         used = folder_size_mb(self.root)
         if used >= self.disk_cap_mb:
             raise LabError(
@@ -222,10 +229,12 @@ class LocalJobRunner(JobRunner):
         cap = self.time_cap_s
         config.time_budget_s = min(config.time_budget_s or cap, cap)
         job_id = uuid.uuid4().hex[:12]
-        base = _slug(name or f"{config.model}-beta{config.beta:g}-z{config.model_config.get('latent_dim', '')}")
+        default_name = (f"audio-beta{config.beta:g}" if task == "audio"
+                        else f"{config.model}-beta{config.beta:g}-z{config.model_config.get('latent_dim', '')}")
+        base = _slug(name or default_name)
         folder = self.root / f"{base}-{time.strftime('%Y%m%d-%H%M%S')}-{job_id[:4]}"
         folder.mkdir(parents=True, exist_ok=False)
-        job = JobState(id=job_id, name=folder.name, config=asdict(config), folder=str(folder))
+        job = JobState(id=job_id, name=folder.name, config=asdict(config), folder=str(folder), task=task)
         with self._lock:
             self._jobs[job_id] = job
             self._queue.append(job_id)
@@ -315,13 +324,22 @@ class LocalJobRunner(JobRunner):
         stop = self._stops[job_id]
         self._persist(job)
         try:
-            config = TrainConfig(**job.config)
-            callbacks = _JobCallbacks(self, job, self._preview_inputs(config), config.weight)
-            result = train(config, callbacks, stop, out_dir=Path(job.folder), data_root=self.data_root,
-                           meta={"name": job.name, "origin": "app", "job_id": job_id})
+            meta = {"name": job.name, "origin": "app", "job_id": job_id}
+            if job.task == "audio":
+                config = AudioTrainConfig(**job.config)
+                callbacks = _JobCallbacks(self, job, None, 0.5)
+                result = train_audio(config, callbacks, stop, out_dir=Path(job.folder), data_root=self.data_root,
+                                     meta=meta)
+            else:
+                config = TrainConfig(**job.config)
+                callbacks = _JobCallbacks(self, job, self._preview_inputs(config), config.weight)
+                result = train(config, callbacks, stop, out_dir=Path(job.folder), data_root=self.data_root, meta=meta)
             # A stop is honoured at once: scoring takes long (`vae_core eval` can score the run later).
             if job.has_checkpoint and not stop.is_set():
-                evaluate_checkpoint(Path(job.folder), self.data_root, self.eval_limit)
+                if job.task == "audio":
+                    evaluate_audio_checkpoint(Path(job.folder), self.data_root, self.audio_eval_clips)
+                else:
+                    evaluate_checkpoint(Path(job.folder), self.data_root, self.eval_limit)
             kept = ("the best model so far was kept." if job.has_checkpoint
                     else "no model had been saved yet.")
             with self._lock:
