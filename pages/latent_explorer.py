@@ -7,6 +7,10 @@ import streamlit as st
 
 from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
 from vae_core import LabError
+from vae_core.audio.io import wav_bytes
+from vae_core.audio.latents import AudioLatentSummary, decode_patch, patch_db, summarize_audio, unit_label
+from vae_core.audio.model import AUDIO_SOURCES
+from vae_core.audio.separation import AudioSeparator
 from vae_core.image_demo import CLASS_NAMES, tile, upscale
 from vae_core.latents import ACTIVE_THRESHOLD, LatentSummary, decode, interpolate, map_2d, summarize, traversal
 from vae_core.models import SOURCES
@@ -161,10 +165,134 @@ def kl_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
                "(Burda et al. 2016). Inactive units carry no information about the input: the decoder ignores them.")
 
 
+# --------------------------------------------------------------------------- audio checkpoints
+
+@st.cache_resource(show_spinner="Encoding patches of 12 test clips…", max_entries=4)
+def _audio_summary(_sep: AudioSeparator, key: str) -> AudioLatentSummary:
+    return summarize_audio(_sep)
+
+
+def _akey(sep: AudioSeparator, source: int, unit: int) -> str:
+    return f"az:{sep.name}:{source}:{unit}"
+
+
+def audio_shown_units(sep: AudioSeparator, summary: AudioLatentSummary, source: int) -> list[int]:
+    return [int(u) for u in summary.order(source)[:SHOWN_DIMS]]
+
+
+def set_audio_point(sep: AudioSeparator, summary: AudioLatentSummary, z: np.ndarray) -> None:
+    """Make ``z`` ``(2, latent_dim)`` the point: the units without a slider keep its values."""
+    st.session_state[f"az_base:{sep.name}"] = np.asarray(z, dtype=np.float32).copy()
+    for s in range(len(AUDIO_SOURCES)):
+        for u in audio_shown_units(sep, summary, s):
+            st.session_state[_akey(sep, s, u)] = float(np.clip(z[s, u], -SLIDER_RANGE, SLIDER_RANGE))
+
+
+def audio_point(sep: AudioSeparator, summary: AudioLatentSummary) -> np.ndarray:
+    z = st.session_state[f"az_base:{sep.name}"].copy()
+    for s in range(len(AUDIO_SOURCES)):
+        for u in audio_shown_units(sep, summary, s):
+            z[s, u] = st.session_state.get(_akey(sep, s, u), z[s, u])
+    return z
+
+
+def audio_start_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+    index = c1.selectbox("Patch of a test clip (1 s, 0 dB mixture)", range(len(summary.labels)),
+                         format_func=summary.labels.__getitem__, key="ax_index")
+    c2.button("Start here", key="ax_from_test", on_click=lambda: set_audio_point(sep, summary, summary.mu[index]))
+    c3.button("Zero", key="ax_zero", on_click=lambda: set_audio_point(sep, summary, np.zeros_like(summary.mu[0])))
+
+    def prior() -> None:
+        seed = st.session_state.get("ax_prior_seed", 0) + 1
+        st.session_state.ax_prior_seed = seed
+        set_audio_point(sep, summary, np.random.default_rng(seed).standard_normal(summary.mu[0].shape))
+
+    c4.button("Sample from the prior", key="ax_prior", on_click=prior)
+
+
+def spectrogram_figure(db: np.ndarray, title: str, sep: AudioSeparator) -> go.Figure:
+    hop_s = sep.stft.hop / sep.stft.sample_rate
+    freqs = np.arange(db.shape[0]) * sep.stft.sample_rate / sep.stft.n_fft
+    fig = go.Figure(go.Heatmap(z=db, x=np.arange(db.shape[1]) * hop_s, y=freqs, zmin=-80, zmax=0, colorscale="Magma",
+                               colorbar=dict(title="dB"), hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>"))
+    fig.update_layout(title=title, height=240, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="s", yaxis_title="Hz")
+    return fig
+
+
+@st.fragment
+def audio_scrub_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
+    """Sliders over the units with the most KL, and the decoded patches they give, heard with Griffin-Lim."""
+    left, right = st.columns([2, 3])
+    with left:
+        for s, name in enumerate(AUDIO_SOURCES):
+            st.markdown(f"**{name} latent** · {summary.active[s].sum()} of {sep.latent_dim} units active; "
+                        f"the {SHOWN_DIMS} with the most KL:")
+            for u in audio_shown_units(sep, summary, s):
+                mark = "●" if summary.active[s, u] else "○"
+                st.slider(f"{mark} {unit_label(sep, u)} (KL {summary.kl[s, u]:.2f})", -SLIDER_RANGE, SLIDER_RANGE,
+                          step=0.05, key=_akey(sep, s, u))
+    decoded = decode_patch(sep, audio_point(sep, summary))
+    ref = float(np.median(summary.refs))
+    with right:
+        cols = st.columns(2)
+        for s, name in enumerate(AUDIO_SOURCES):
+            with cols[s]:
+                st.plotly_chart(spectrogram_figure(patch_db(sep, decoded[s]), f"{name} decoder", sep),
+                                key=f"ax_spec_{s}")
+                audio = sep.patch_audio(decoded[s], ref)
+                st.audio(wav_bytes(audio, sep.stft.sample_rate), format="audio/wav")
+        st.caption("The decoders output magnitudes only; the players add a phase with Griffin-Lim (32 iterations), so "
+                   "they sound rougher than the separations, which borrow the mixture's phase.")
+
+
+def audio_kl_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
+    c, f, t = sep.model.config.latent_shape
+    cols = st.columns(2)
+    for s, name in enumerate(AUDIO_SOURCES):
+        grid = summary.kl[s].reshape(c, f, t).sum(0)  # (freq', frames'): where the information sits
+        hz = (np.arange(f) + 0.5) * sep.model.config.freq_bins / f * sep.stft.sample_rate / sep.stft.n_fft
+        fig = go.Figure(go.Heatmap(z=grid, y=hz, x=np.arange(t), colorscale="Viridis", colorbar=dict(title="nats"),
+                                   hovertemplate="cell %{x}, ≈%{y:.0f} Hz: %{z:.1f} nats<extra></extra>"))
+        fig.update_layout(title=f"{name}: KL summed over channels", height=300, margin=dict(l=10, r=10, t=40, b=10),
+                          xaxis_title="time cell in the patch", yaxis_title="Hz")
+        cols[s].plotly_chart(fig, key=f"ax_kl_{s}")
+    st.caption(f"Each source's latent is a {c} × {f} × {t} map (channels × frequency bands × time cells). A unit is "
+               f"active when the variance over patches of its posterior mean exceeds {ACTIVE_THRESHOLD} "
+               "(Burda et al. 2016).")
+
+
+def audio_input_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
+    index = st.session_state.get("ax_index", 0)
+    st.plotly_chart(spectrogram_figure(patch_db(sep, summary.patches[index]), f"input: {summary.labels[index]}", sep),
+                    key="ax_input")
+
+
+def audio_explorer(sep: AudioSeparator) -> None:
+    try:
+        summary = _audio_summary(sep, f"{sep.path}:{sep.meta.get('weights_sha256')}")
+    except LabError as exc:
+        st.error(f"{exc} The explorer needs MIR-1K test clips to place its starting points.")
+        return
+    if f"az_base:{sep.name}" not in st.session_state:
+        set_audio_point(sep, summary, summary.mu[0])
+    audio_start_ui(sep, summary)
+    audio_scrub_ui(sep, summary)
+    tabs = st.tabs(["Input patch", "KL per unit"])
+    with tabs[0]:
+        audio_input_ui(sep, summary)
+    with tabs[1]:
+        audio_kl_ui(sep, summary)
+
+
 st.title("Latent explorer")
 st.markdown("Each source has its own latent. Move one dimension at a time and watch what its decoder draws.")
-sep = load_separator_ui(checkpoint_picker_ui("image"))
-if sep is not None:
+task = st.sidebar.radio("Model", ["image", "audio"], horizontal=True, key="lx_task",
+                        format_func={"image": "images", "audio": "audio"}.get)
+sep = load_separator_ui(checkpoint_picker_ui(task, key="checkpoint" if task == "image" else "audio_checkpoint"))
+if isinstance(sep, AudioSeparator):
+    audio_explorer(sep)
+elif sep is not None:
     try:
         summary = _summary(sep, f"{sep.path}:{sep.meta.get('weights_sha256')}")
     except LabError as exc:

@@ -132,11 +132,12 @@ class AudioSeparator:
         """Decode latents ``(N, 2, latent_dim)`` into normalised dB patches ``(N, 2, F, frames)``."""
         return self.model.decode_all(z.to(self.device)).cpu()
 
-    def patch_audio(self, patch_db: torch.Tensor, ref: float, n_iter: int = 32) -> np.ndarray:
+    def patch_audio(self, patch_db: np.ndarray, ref: float, n_iter: int = 32) -> np.ndarray:
         """A decoded normalised-dB patch ``(F, frames)`` made audible with Griffin-Lim (it has no phase)."""
         import librosa
 
-        mag = (db_to_amplitude(patch_db) * ref).numpy().astype(np.float32)
-        mag[patch_db.numpy() <= 0] = 0.0  # the floor of the dB scale is silence
+        patch = torch.as_tensor(np.asarray(patch_db, dtype=np.float32))
+        mag = (db_to_amplitude(patch) * ref).numpy()
+        mag[patch.numpy() <= 0] = 0.0  # the floor of the dB scale is silence
         return librosa.griffinlim(mag, n_iter=n_iter, hop_length=self.stft.hop, n_fft=self.stft.n_fft,
                                   window="hann", center=True, random_state=0).astype(np.float32)
