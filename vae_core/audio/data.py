@@ -14,13 +14,14 @@ import csv
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from ..data import ProgressFn, data_root, download_file
+from ..data import ProgressFn, data_root, download_file, md5sum
 from ..errors import DataCorruptError, DataMissingError
 
 SAMPLE_RATE = 16000
@@ -119,6 +120,8 @@ def ensure_mir1k(root: Path | None = None, download: bool = False, url: str = OR
             raise
     folder = (Path(root) if root else data_root()) / "mir1k"
     archive = folder / "MIR-1K.zip"
+    if archive.is_file() and md5sum(archive) != md5:
+        raise DataCorruptError(f"{archive} does not match its MD5 checksum ({md5}); delete it and download again.")
     if not archive.is_file():
         download_file([url], archive, md5, progress=progress)
     target = folder / "MIR-1K" / "Wavfile"
@@ -134,7 +137,7 @@ def ensure_mir1k(root: Path | None = None, download: bool = False, url: str = OR
                     shutil.copyfileobj(src, dst)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zlib.error, EOFError):
         raise DataCorruptError(f"{archive} is not a valid zip file; delete it and download again.") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -85,8 +85,10 @@ def spectrogram_db(wave: np.ndarray, sample_rate: int, max_frames: int = 800) ->
     seg = 60 * sample_rate // cfg.hop * cfg.hop  # a minute at a time: a long upload's full STFT is hundreds of MB
     parts = []
     for s in range(0, len(wave), seg):
-        spec = stft(torch.from_numpy(wave[s:s + seg]), cfg).abs().numpy()
-        parts.append(20 * np.log10(np.maximum(spec / (cfg.n_fft / 4), 1e-10))[:, : -(-len(wave[s:s + seg]) // cfg.hop)])
+        piece = wave[s:s + seg]
+        padded = np.pad(piece, (0, max(0, cfg.n_fft - len(piece))))  # a last scrap shorter than one frame
+        spec = stft(torch.from_numpy(padded), cfg).abs().numpy()
+        parts.append(20 * np.log10(np.maximum(spec / (cfg.n_fft / 4), 1e-10))[:, : -(-len(piece) // cfg.hop)])
     db = np.concatenate(parts, axis=1)
     step = max(1, -(-db.shape[1] // max_frames))
     if step > 1:

@@ -65,7 +65,7 @@ def read_audio(source: str | Path | bytes, name: str = "The file", max_seconds: 
         raise AudioInputError(f"{name} is damaged or truncated and cannot be decoded ({_reason(exc)}); "
                               "export it again.") from None
     if audio.shape[0] == 0:
-        raise AudioInputError(f"{name} contains no audio samples; upload a recording at least a second long.")
+        raise AudioInputError(f"{name} contains no audio samples; upload a recording at least a quarter of a second long.")
     if not np.isfinite(audio).all():
         raise AudioInputError(f"{name} decodes to invalid samples (NaN or infinity); export it again as "
                               "16-bit PCM WAV or FLAC.")
@@ -83,8 +83,10 @@ def read_audio(source: str | Path | bytes, name: str = "The file", max_seconds: 
 
 
 def _reason(exc: Exception) -> str:
+    """libsndfile's explanation as a clause (it may hold several sentences of its own)."""
     text = str(exc).strip().rstrip(".")
-    return text.split(": ", 1)[-1] if text else type(exc).__name__
+    text = text.split(": ", 1)[-1] if text else type(exc).__name__
+    return text.replace(". ", "; ")
 
 
 def _minutes(seconds: float) -> str:

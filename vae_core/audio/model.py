@@ -33,6 +33,11 @@ class AudioConvConfig:
     channels: tuple[int, ...] = (16, 32, 64)
     latent_channels: int = 16
     decoder_channels: tuple[int, ...] = (32, 16, 8)
+    time_strides: int | None = None  # how many encoder layers also halve time (default: all of them)
+
+    @property
+    def time_layers(self) -> int:
+        return len(self.channels) if self.time_strides is None else self.time_strides
 
     def validate(self) -> None:
         if not 16 <= self.freq_bins <= 4097:
@@ -46,9 +51,11 @@ class AudioConvConfig:
                               f"not {self.decoder_channels}.")
         if not 1 <= self.latent_channels <= 256:
             raise ConfigError(f"latent_channels must be between 1 and 256, not {self.latent_channels}.")
-        if self.frames % 2 ** len(self.channels):
-            raise ConfigError(f"frames ({self.frames}) must be divisible by {2 ** len(self.channels)} "
-                              f"(2 to the number of encoder layers).")
+        if not 0 <= self.time_layers <= len(self.channels):
+            raise ConfigError(f"time_strides must be between 0 and {len(self.channels)}, not {self.time_strides}.")
+        if self.frames % 2 ** self.time_layers:
+            raise ConfigError(f"frames ({self.frames}) must be divisible by {2 ** self.time_layers} "
+                              f"(2 to the number of encoder layers that halve time).")
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -56,7 +63,7 @@ class AudioConvConfig:
         f = self.freq_bins
         for _ in self.channels:
             f = (f + 1) // 2  # stride-2 conv, kernel 3, padding 1
-        return self.latent_channels, f, self.frames // 2 ** len(self.channels)
+        return self.latent_channels, f, self.frames // 2 ** self.time_layers
 
     @property
     def latent_dim(self) -> int:
@@ -65,14 +72,16 @@ class AudioConvConfig:
 
 
 class ConvEncoder(nn.Module):
-    """``(batch, 1, freq, frames)`` -> features ``(batch, channels[-1], freq', frames')``, halving both axes."""
+    """``(batch, 1, freq, frames)`` -> features ``(batch, channels[-1], freq', frames')``: every layer halves
+    frequency, the first ``time_layers`` also halve time."""
 
-    def __init__(self, channels: tuple[int, ...]):
+    def __init__(self, channels: tuple[int, ...], time_layers: int):
         super().__init__()
         layers: list[nn.Module] = []
         cin = 1
-        for cout in channels:
-            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        for i, cout in enumerate(channels):
+            stride = (2, 2 if i < time_layers else 1)
+            layers += [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
             cin = cout
         self.body = nn.Sequential(*layers)
 
@@ -87,12 +96,14 @@ class ConvDecoder(nn.Module):
     the requested size (the encoder rounds odd sizes up, so the upsampled map is slightly larger).
     """
 
-    def __init__(self, latent_channels: int, channels: tuple[int, ...]):
+    def __init__(self, latent_channels: int, channels: tuple[int, ...], time_layers: int):
         super().__init__()
         layers: list[nn.Module] = []
         cin = latent_channels
-        for cout in channels:
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
+        for i, cout in enumerate(channels):
+            # Mirror of the encoder: its last layers kept time, so the decoder's first ones do too.
+            scale = (2.0, 2.0 if i >= len(channels) - time_layers else 1.0)
+            layers += [nn.Upsample(scale_factor=scale, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False),
                        nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
             cin = cout
         self.body = nn.Sequential(*layers)
@@ -114,16 +125,17 @@ class AudioConvSeparationVAE(SeparationVAE):
         self.config = config or AudioConvConfig()
         self.config.validate()
         c = self.config
-        self.encoder = ConvEncoder(tuple(c.channels))
+        self.encoder = ConvEncoder(tuple(c.channels), c.time_layers)
         # The four heads (mean1, logvar1, mean2, logvar2) as one 1x1 convolution.
         self.heads = nn.Conv2d(c.channels[-1], 4 * c.latent_channels, 1)
-        self.decoders = nn.ModuleList(ConvDecoder(c.latent_channels, tuple(c.decoder_channels))
+        self.decoders = nn.ModuleList(ConvDecoder(c.latent_channels, tuple(c.decoder_channels), c.time_layers)
                                       for _ in AUDIO_SOURCES)
         self._size = (c.freq_bins, c.frames)
 
     def _latent_map_shape(self, freq: int, frames: int) -> tuple[int, int, int]:
-        for _ in self.config.channels:
-            freq, frames = (freq + 1) // 2, (frames + 1) // 2
+        for i, _ in enumerate(self.config.channels):
+            freq = (freq + 1) // 2
+            frames = (frames + 1) // 2 if i < self.config.time_layers else frames
         return self.config.latent_channels, freq, frames
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

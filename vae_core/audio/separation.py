@@ -77,7 +77,10 @@ class AudioSeparator:
         """``(samples,)`` mixture at ``sample_rate`` -> ``(2, samples)`` = [voice, accompaniment], same rate."""
         x = check_waveform(waveform, sample_rate)
         x16 = resample(x, int(sample_rate), SAMPLE_RATE)
-        voice16 = self._separate_16k(x16, progress)
+        n = len(x16)
+        # The STFT needs at least one frame's worth of samples: very short inputs are padded with silence.
+        x16 = np.pad(x16, (0, max(0, self.stft.n_fft - n)))
+        voice16 = self._separate_16k(x16, progress)[:n]
         voice = resample(voice16, SAMPLE_RATE, int(sample_rate))
         voice = np.pad(voice, (0, max(0, len(x) - len(voice))))[: len(x)]
         return torch.from_numpy(np.stack([voice, x - voice]))
