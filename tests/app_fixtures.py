@@ -56,6 +56,35 @@ def image_checkpoint(app_runs_dir):
     return next((c for c in infos if c.name == "image-conv"), infos[0])
 
 
+def save_tiny_audio_checkpoint(folder: Path):
+    """An untrained, small audio checkpoint in ``folder`` (no training)."""
+    import torch
+
+    from vae_core.audio.model import AudioConvConfig, AudioConvSeparationVAE
+    from vae_core.checkpoints import save_checkpoint
+
+    torch.manual_seed(0)
+    model = AudioConvSeparationVAE(AudioConvConfig(channels=(8, 8, 8), decoder_channels=(8, 8, 8), latent_channels=4))
+    save_checkpoint(folder, model, {"task": "audio"})
+    return model
+
+
+@pytest.fixture(scope="session")
+def audio_checkpoint(app_runs_dir):
+    """The checkpoint the audio pages select by default: the shipped ``audio-conv`` when it exists, else a
+    tiny untrained one in the app tests' VAE_RUNS_DIR."""
+    from vae_core.checkpoints import list_checkpoints
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAE_RUNS_DIR", str(app_runs_dir))
+        infos = list_checkpoints("audio")
+        if not infos:
+            save_tiny_audio_checkpoint(app_runs_dir / "tiny-audio")
+            infos = list_checkpoints("audio")
+    assert infos, "could not provide an audio checkpoint for the app tests"
+    return next((c for c in infos if c.name == "audio-conv"), infos[0])
+
+
 @pytest.fixture
 def app_env(app_runs_dir, image_checkpoint, monkeypatch):
     """VAE_RUNS_DIR -> the app tests' runs folder (holding ``image_checkpoint`` unless it is shipped)."""

@@ -5,6 +5,9 @@ between runs; tests that change the environment clear them (clear_app_caches).
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -366,3 +369,34 @@ def test_start_button_watches_the_new_run_and_its_stop_cancels_it(train_runs):
     assert job_runner().get(second).status == "stopped"
     assert [w.value for w in at.warning] == ["Cancelled before it started."]
     assert job_runner().get(first).status == "running"
+
+
+def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
+    """Task "audio": the form builds an AudioTrainConfig, the job trains on MIR-1K, the finished run is scored on
+    two test clips and joins the Audio separation page's picker."""
+    monkeypatch.setenv("VAE_JOB_AUDIO_EVAL_CLIPS", "2")
+    at = run_page(TRAIN_PAGE)
+    at.selectbox(key="train_task").set_value("audio").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.select_slider(key="audio_train_beta").value == 0.01
+    at.number_input(key="audio_train_epochs").set_value(1).run()
+    at.number_input(key="audio_train_budget").set_value(10).run()
+    at.select_slider(key="audio_train_latent").set_value(4).run()
+    at.text_input(key="audio_train_name").set_value("tiny audio").run()
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from lab_ui.common import job_runner
+
+    runner = job_runner()
+    (job,) = runner.jobs()
+    assert job.task == "audio" and job.config["model_config"] == {"latent_channels": 4}
+    job = runner.wait(job.id, timeout=180)
+    assert job.status in ("done", "stopped") and job.has_checkpoint, job.message
+    meta = json.loads((Path(job.folder) / "checkpoint.json").read_text())
+    assert meta["task"] == "audio" and meta["test_metrics"]["clips"] == 2
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (table,) = at.dataframe
+    assert list(table.value["task"]) == ["audio"] and table.value["dev NSDR voice (dB)"][0] is not None
+    audio = run_page("pages/audio_separation.py")
+    assert f"{job.name} (user)" in audio.sidebar.selectbox(key="audio_checkpoint_select").options

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import zipfile
-import zlib
+
 from pathlib import Path
 
 import numpy as np

@@ -1,0 +1,148 @@
+"""The Audio separation page (and the audio side of the latent explorer), run headless with AppTest.
+
+Uses the shipped ``audio-conv`` checkpoint when it exists (else a tiny untrained one) and the real MIR-1K
+test clips; uploads are real encoded files made here, good and bad.
+"""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from streamlit.testing.v1 import AppTest
+
+from app_fixtures import REPO, app_runs_dir, audio_checkpoint  # noqa: F401
+
+PAGE = str(REPO / "pages/audio_separation.py")
+EXPLORER = str(REPO / "pages/latent_explorer.py")
+TIMEOUT = 180
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _env(app_runs_dir, audio_checkpoint):  # noqa: F811
+    """The module's AppTest lives across tests, so the runs folder with its checkpoint is set for the module."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAE_RUNS_DIR", str(app_runs_dir))
+        yield
+
+
+@pytest.fixture(scope="module")
+def page(_env) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def encoded(audio: np.ndarray, rate: int, fmt: str = "WAV", subtype: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, audio, rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def tone(seconds: float, rate: int, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    x = (0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1250 * t)).astype(np.float32)
+    return np.stack([x] * channels, axis=1) if channels > 1 else x
+
+
+def players(at: AppTest) -> list:
+    return at.get("audio")
+
+
+def scores_table(at: AppTest):
+    return at.dataframe[0].value
+
+
+def test_clip_tab_plays_five_tracks_and_scores_model_oracle_mixture(page):
+    assert len(players(page)) == 5  # mixture, two estimates, two true sources
+    table = scores_table(page)
+    assert set(table["method"]) == {"model", "oracle IRM", "mixture"}
+    nsdr = table.set_index(["method", "source"])["NSDR"]
+    assert nsdr[("mixture", "voice")] == pytest.approx(0.0, abs=1e-6)
+    assert nsdr[("oracle IRM", "voice")] > 5.0  # the oracle knows the sources
+    assert len(page.get("plotly_chart")) == 5  # spectrograms on one colour scale
+    scales = {(json.loads(c.proto.spec)["data"][0]["zmin"], json.loads(c.proto.spec)["data"][0]["zmax"])
+              for c in page.get("plotly_chart")}
+    assert len(scales) == 1
+
+
+def test_snr_slider_changes_the_mixture(page):
+    before = scores_table(page).set_index(["method", "source"])["SDR"][("mixture", "voice")]
+    page.slider(key="audio_snr").set_value(6.0).run()
+    assert not page.exception
+    after = scores_table(page).set_index(["method", "source"])["SDR"][("mixture", "voice")]
+    assert after > before + 4  # a louder voice: the mixture is already closer to it
+    page.slider(key="audio_snr").set_value(0.0).run()
+
+
+def test_choosing_another_clip_and_random(page):
+    ids = page.selectbox(key="audio_clip").options
+    page.selectbox(key="audio_clip").set_value(ids[5]).run()
+    assert not page.exception and page.selectbox(key="audio_clip").value == ids[5]
+    page.button(key="audio_random").click().run()
+    assert not page.exception and page.selectbox(key="audio_clip").value in ids
+
+
+def test_upload_good_file_is_separated_at_its_own_rate(page):
+    data = encoded(tone(3.0, 44100, channels=2), 44100, "FLAC")
+    page.file_uploader(key="audio_upload").set_value(("song.flac", data, "audio/flac")).run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert not page.error, [e.value for e in page.error]
+    captions = " ".join(c.value for c in page.caption)
+    assert "3.0 s at 44100 Hz" in captions and "mixed down from stereo" in captions
+    assert len(players(page)) == 5 + 3  # the clip tab's five, the upload's mixture, voice, accompaniment
+    labels = [b.label for b in page.get("download_button")]
+    assert "Download voice (WAV)" in labels and "Download accompaniment (WAV)" in labels
+
+
+BAD_UPLOADS = {
+    "not audio": (b"this is plainly a text file\n" * 20, "is not audio that can be read"),
+    "empty": (b"", "is empty"),
+    "truncated": (None, "truncated"),
+    "silent": (encoded(np.zeros(16000, np.float32), 16000), "is silent"),
+    "six channels": (encoded(np.zeros((16000, 6), np.float32) + 0.1, 16000), "has 6 channels"),
+    "NaN": (encoded(np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT"), "NaN"),
+    "an hour long": (encoded(np.full(4000 * 3600, 0.01, np.float32), 4000, subtype="PCM_U8"),
+                     "the limit is 10 minutes"),
+    "rate too low": (encoded(tone(1.0, 2000), 2000), "2000 Hz"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_UPLOADS))
+def test_bad_upload_gives_one_clear_message_and_the_app_keeps_running(page, case):
+    data, expected = BAD_UPLOADS[case]
+    if data is None:  # a FLAC file cut in half, as an interrupted copy leaves it
+        whole = encoded(tone(2.0, 16000), 16000, "FLAC")
+        data = whole[: len(whole) // 2]
+    page.file_uploader(key="audio_upload").set_value(("upload.wav", data, "audio/wav")).run()
+    assert not page.exception, [e.value for e in page.exception]
+    errors = [e.value for e in page.error]
+    assert len(errors) == 1 and expected in errors[0], errors
+    assert errors[0].count(". ") <= 1  # one sentence (a decimal point or a file name may add a dot)
+    assert len(players(page)) == 5  # the clip tab still works
+
+
+def test_96_khz_upload_is_resampled_and_separated(page):
+    data = encoded(tone(2.0, 96000), 96000)
+    page.file_uploader(key="audio_upload").set_value(("hi-res.wav", data, "audio/wav")).run()
+    assert not page.exception and not page.error
+    assert "2.0 s at 96000 Hz" in " ".join(c.value for c in page.caption)
+
+
+def test_latent_explorer_audio_sliders_change_the_decoded_voice_only():
+    at = AppTest.from_file(EXPLORER, default_timeout=TIMEOUT).run()
+    at.sidebar.radio(key="lx_task").set_value("audio").run()
+    assert not at.exception, [e.value for e in at.exception]
+    voice = [s for s in at.slider if s.key.startswith("az:") and s.key.split(":")[2] == "0"]
+    acc = [s for s in at.slider if s.key.startswith("az:") and s.key.split(":")[2] == "1"]
+    assert voice and acc
+    charts = {c.key: c.proto.spec for c in at.get("plotly_chart") if c.key in ("ax_spec_0", "ax_spec_1")}
+    assert len(charts) == 2 and len(at.get("audio")) == 2  # both decoded patches are playable
+    voice[0].set_value(2.9 if voice[0].value < 0 else -2.9).run()
+    after = {c.key: c.proto.spec for c in at.get("plotly_chart") if c.key in ("ax_spec_0", "ax_spec_1")}
+    assert after["ax_spec_0"] != charts["ax_spec_0"]
+    assert after["ax_spec_1"] == charts["ax_spec_1"]  # the accompaniment decoder sees only its own latent
+    at.button(key="ax_prior").click().run()
+    assert not at.exception
