@@ -233,17 +233,20 @@ def audio_scrub_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
                 st.slider(f"{mark} {unit_label(sep, u)} (KL {summary.kl[s, u]:.2f})", -SLIDER_RANGE, SLIDER_RANGE,
                           step=0.05, key=_akey(sep, s, u))
     decoded = decode_patch(sep, audio_point(sep, summary))
-    ref = float(np.median(summary.refs))
+    index = st.session_state.get("ax_index", 0)
+    griffin_lim = st.session_state.get("ax_griffin_lim", False)
     with right:
         cols = st.columns(2)
         for s, name in enumerate(AUDIO_SOURCES):
             with cols[s]:
                 st.plotly_chart(spectrogram_figure(patch_db(sep, decoded[s]), f"{name} decoder", sep),
                                 key=f"ax_spec_{s}")
-                audio = sep.patch_audio(decoded[s], ref)
+                audio = sep.patch_audio(decoded[s], float(summary.refs[index]),
+                                        None if griffin_lim else summary.phases[index])
                 st.audio(wav_bytes(audio, sep.stft.sample_rate), format="audio/wav")
-        st.caption("The decoders output magnitudes only; the players add a phase with Griffin-Lim (32 iterations), so "
-                   "they sound rougher than the separations, which borrow the mixture's phase.")
+        st.toggle("Estimate the phase with Griffin-Lim", key="ax_griffin_lim",
+                  help="The decoders draw magnitudes only. By default the players borrow the chosen input patch's "
+                       "phase; Griffin-Lim (32 iterations, slower) estimates one from the magnitudes alone.")
 
 
 def audio_kl_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:

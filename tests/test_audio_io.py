@@ -12,7 +12,6 @@ import re
 import threading
 import time
 import zipfile
-
 from pathlib import Path
 
 import numpy as np

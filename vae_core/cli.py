@@ -119,6 +119,8 @@ def cmd_train_audio(args: argparse.Namespace, argv: Sequence[str]) -> int:
         model_config["latent_channels"] = args.latent_channels
     if args.frames:
         model_config["frames"] = args.frames
+    if args.time_strides is not None:
+        model_config["time_strides"] = args.time_strides
     defaults = AudioTrainConfig()
     cfg = AudioTrainConfig(model_config=model_config, beta=defaults.beta if args.beta is None else args.beta,
                            mask_weight=defaults.mask_weight if args.mask_weight is None else args.mask_weight, epochs=args.epochs or defaults.epochs,
@@ -274,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--decoder-channels", type=_int_tuple, default=None, help="audio: decoder channels, e.g. 32,16,8")
     t.add_argument("--latent-channels", type=_positive_int, default=None, help="audio: channels of each latent map")
     t.add_argument("--frames", type=_positive_int, default=None, help="audio: STFT frames per patch (default 64)")
+    t.add_argument("--time-strides", type=int, default=None,
+                   help="audio: how many encoder layers also halve time (default 2 of 3)")
     t.add_argument("--mask-weight", type=float, default=None, help="audio: weight of the masked-magnitude terms (10)")
     t.add_argument("--epochs", type=int, default=None, help="default: image 10, audio 20")
     t.add_argument("--batch-size", type=int, default=None, help="default: image 128, audio 16")

@@ -23,6 +23,7 @@ class AudioLatentSummary:
     mu: np.ndarray  # (N, source, latent_dim)
     patches: np.ndarray  # (N, F, frames) normalised dB inputs
     refs: np.ndarray  # (N,) each patch's loudest mixture magnitude
+    phases: np.ndarray  # (N, F, frames) radians, to play decoded patches with the input's phase
     labels: list[str]  # (N,) "clip_id @ 1.2 s"
     kl: np.ndarray  # (source, latent_dim) nats
     activity: np.ndarray  # (source, latent_dim)
@@ -38,20 +39,21 @@ def summarize_audio(sep: AudioSeparator, n_clips: int = 12, patches_per_clip: in
     """Encode patches spread over the first ``n_clips`` test clips (0 dB mixtures) and summarise each unit."""
     frames = sep.model.config.frames
     hop = sep.stft.hop
-    xs, refs, labels = [], [], []
+    xs, refs, phases, labels = [], [], [], []
     for clip in test_clips(data_root)[:n_clips]:
         voice, acc = read_clip(clip)
         mixture, _ = mix_at_snr(voice, acc, 0.0)
         n_frames = len(mixture) // hop
         for start in np.linspace(0, max(0, n_frames - frames), patches_per_clip).astype(int):
-            x, ref = sep.patch_input(mixture, int(start))
+            x, ref, phase = sep.patch_input(mixture, int(start))
             xs.append(x)
             refs.append(ref)
+            phases.append(phase.astype(np.float32))
             labels.append(f"{clip.clip_id} @ {start * hop / sep.stft.sample_rate:.1f} s")
     patches = torch.stack(xs)
     mu, logvar = sep.encode(patches)
     act = activity(mu)
-    return AudioLatentSummary(mu.numpy(), patches.numpy(), np.array(refs, dtype=np.float32), labels,
+    return AudioLatentSummary(mu.numpy(), patches.numpy(), np.array(refs, dtype=np.float32), np.stack(phases), labels,
                               kl_per_dimension(mu, logvar).numpy(), act.numpy(), (act > ACTIVE_THRESHOLD).numpy())
 
 

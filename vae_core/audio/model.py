@@ -33,7 +33,7 @@ class AudioConvConfig:
     channels: tuple[int, ...] = (16, 32, 64)
     latent_channels: int = 16
     decoder_channels: tuple[int, ...] = (32, 16, 8)
-    time_strides: int | None = None  # how many encoder layers also halve time (default: all of them)
+    time_strides: int | None = 2  # how many encoder layers also halve time (None: all of them)
 
     @property
     def time_layers(self) -> int:

@@ -23,7 +23,7 @@ from .evaluation import separate_waveform
 from .filtering import normalised_patches
 from .io import MAX_RATE, MIN_RATE, resample
 from .model import AUDIO_SOURCES, AudioConvSeparationVAE, db_to_amplitude
-from .transforms import STFTConfig, stft
+from .transforms import STFTConfig, istft, stft
 
 CHUNK_SECONDS = 30.0
 FADE_SECONDS = 1.0
@@ -113,16 +113,17 @@ class AudioSeparator:
         return self
 
     # The latent explorer's view: one patch of a clip.
-    def patch_input(self, mixture: np.ndarray, start_frame: int = 0) -> tuple[torch.Tensor, float]:
-        """Normalised dB patch ``(F, frames)`` of a 16 kHz mixture starting at ``start_frame``, and its
-        reference magnitude (the patch's loudest bin, to turn decoded patches back into magnitudes)."""
+    def patch_input(self, mixture: np.ndarray, start_frame: int = 0) -> tuple[torch.Tensor, float, np.ndarray]:
+        """Normalised dB patch ``(F, frames)`` of a 16 kHz mixture starting at ``start_frame``, its reference
+        magnitude (the patch's loudest bin, to turn decoded patches back into magnitudes) and its phase
+        ``(F, frames)`` in radians (to play decoded patches)."""
         spec = stft(torch.as_tensor(mixture, dtype=torch.float32), self.stft)
         frames = self.model.config.frames
         patch = torch.zeros(spec.shape[0], frames, dtype=spec.dtype)
         piece = spec[:, start_frame:start_frame + frames]
         patch[:, :piece.shape[1]] = piece
         x, _ = normalised_patches(patch.unsqueeze(0), cfg=self.stft)
-        return x[0], float(patch.abs().max())
+        return x[0], float(patch.abs().max()), patch.angle().numpy()
 
     @torch.no_grad()
     def encode(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,12 +136,17 @@ class AudioSeparator:
         """Decode latents ``(N, 2, latent_dim)`` into normalised dB patches ``(N, 2, F, frames)``."""
         return self.model.decode_all(z.to(self.device)).cpu()
 
-    def patch_audio(self, patch_db: np.ndarray, ref: float, n_iter: int = 32) -> np.ndarray:
-        """A decoded normalised-dB patch ``(F, frames)`` made audible with Griffin-Lim (it has no phase)."""
+    def patch_audio(self, patch_db: np.ndarray, ref: float, phase: np.ndarray | None = None,
+                    n_iter: int = 32) -> np.ndarray:
+        """A decoded normalised-dB patch ``(F, frames)`` made audible. The decoder gives magnitudes only: the
+        phase is borrowed (``phase``, e.g. the input patch's: one inverse STFT) or estimated by Griffin-Lim."""
         import librosa
 
         patch = torch.as_tensor(np.asarray(patch_db, dtype=np.float32))
         mag = (db_to_amplitude(patch) * ref).numpy()
         mag[patch.numpy() <= 0] = 0.0  # the floor of the dB scale is silence
+        if phase is not None:
+            spec = torch.from_numpy(mag * np.exp(1j * np.asarray(phase)).astype(np.complex64))
+            return istft(spec, (mag.shape[1] - 1) * self.stft.hop, self.stft).numpy()
         return librosa.griffinlim(mag, n_iter=n_iter, hop_length=self.stft.hop, n_fft=self.stft.n_fft,
                                   window="hann", center=True, random_state=0).astype(np.float32)
