@@ -1,7 +1,12 @@
-"""Plotly figures shared by the pages (loss curves)."""
+"""Figures shared by the pages: plotly loss curves; small PNGs for chart tooltips."""
 from __future__ import annotations
 
+import base64
+import io
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -54,3 +59,12 @@ def runs_curves_figure(runs: list[tuple[str, dict[str, Any]]], log_y: bool = Fal
         fig.update_yaxes(type="log")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def png_data_url(image: np.ndarray, scale: int = 2) -> str:
+    """A grey image in [0, 1] as a PNG data URL (Vega-Lite tooltips show a field named ``image`` as a picture)."""
+    pixels = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    img = Image.fromarray(pixels).resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

@@ -1,17 +1,20 @@
 """Latent explorer: scrub each latent dimension and see what the two decoders draw."""
 from __future__ import annotations
 
+import altair as alt
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from lab_ui.charts import png_data_url
 from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
 from vae_core import LabError
 from vae_core.audio.io import wav_bytes
 from vae_core.audio.latents import AudioLatentSummary, decode_patch, patch_db, summarize_audio, unit_label
 from vae_core.audio.model import AUDIO_SOURCES
 from vae_core.audio.separation import AudioSeparator
-from vae_core.image_demo import CLASS_NAMES, tile, upscale
+from vae_core.image_demo import CLASS_NAMES, test_pair_strips, tile, upscale
 from vae_core.latents import ACTIVE_THRESHOLD, LatentSummary, decode, interpolate, map_2d, summarize, traversal
 from vae_core.models import SOURCES
 from vae_core.separation import ImageSeparator
@@ -119,31 +122,42 @@ def interpolation_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     st.image(tile(path.transpose(1, 0, 2, 3), scale=2), clamp=True)
 
 
+MAP_POINTS = 1000  # each carries its picture for the hover tooltip (about 1.5 kB), so the map stays light
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _thumbnails(n: int) -> list[str]:
+    return [png_data_url(strip) for strip in test_pair_strips(n)]
+
+
 def map_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     c1, c2 = st.columns(2)
     source = c1.radio("Latent", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_map_source")
     method = c2.radio("Projection", ["pca", "umap"], horizontal=True, key="lx_map_method",
                       help="UMAP is used when the umap-learn package is installed; PCA otherwise.")
     proj, used = _map(summary, f"{sep.path}:{sep.meta.get('weights_sha256')}", source, method)
+    n = min(MAP_POINTS, len(proj))
     labels = summary.digit_labels if source == 0 else summary.clothing_labels
     names = CLASS_NAMES[SOURCES[source]]
-    fig = go.Figure()
-    for c in range(10):
-        rows = np.flatnonzero(labels == c)
-        fig.add_trace(go.Scattergl(x=proj[rows, 0], y=proj[rows, 1], mode="markers", name=names[c],
-                                   marker=dict(size=5), customdata=rows,
-                                   hovertemplate=f"{names[c]} · test mixture %{{customdata}}<extra></extra>"))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10),
-                      title=f"{SOURCES[source]} latent means of {len(proj)} test mixtures ({used.upper()})")
+    table = pd.DataFrame({"x": proj[:n, 0], "y": proj[:n, 1], "class": [names[c] for c in labels[:n]],
+                          "test mixture": np.arange(n), "image": _thumbnails(n)})
+    pick = alt.selection_point(name="pick", fields=["test mixture"], on="click")
+    chart = (alt.Chart(table, title=f"{SOURCES[source]} latent means of {n} test mixtures ({used.upper()}); hover: "
+                                    "mixture | digit | clothing, click: start the sliders there")
+             .mark_circle(size=36, opacity=0.8)
+             .encode(x=alt.X("x", title="component 1"), y=alt.Y("y", title="component 2"),
+                     color=alt.Color("class:N", sort=list(names), scale=alt.Scale(scheme="category10")),
+                     tooltip=["image", "class", "test mixture"])
+             .add_params(pick).properties(height=460))
 
     def picked() -> None:
-        points = st.session_state.get("lx_map", {}).get("selection", {}).get("points", [])
+        points = st.session_state.get("lx_map", {}).get("selection", {}).get("pick", [])
         if points:
-            row = int(points[0]["customdata"])
+            row = int(points[0]["test mixture"])
             st.session_state.lx_picked = row
             set_point(sep, summary.mu[row])
 
-    st.plotly_chart(fig, key="lx_map", on_select=picked, selection_mode="points")
+    st.altair_chart(chart, key="lx_map", on_select=picked, selection_mode="pick", width="stretch")
     if used != method:
         st.caption("umap-learn is not installed: showing PCA.")
     if "lx_picked" in st.session_state:

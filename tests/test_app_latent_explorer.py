@@ -1,7 +1,13 @@
 """The Latent explorer page, run headless with AppTest against the shipped image checkpoint."""
 from __future__ import annotations
 
+import base64
+import io
+import json
+
+import pyarrow as pa
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app_fixtures import REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint  # noqa: F401
@@ -39,8 +45,21 @@ def test_page_shows_sliders_decoded_images_and_charts(page):
     assert len(latent_sliders(page, 0)) >= 1 and len(latent_sliders(page, 1)) >= 1
     assert set(decoded(page)) == {"digit decoder", "clothing decoder", "re-mixed (w = 0.5)"}
     charts = page.get("plotly_chart")
-    assert len(charts) == 2  # latent map and KL per dimension
+    assert len(charts) == 1  # KL per dimension
     assert any("units active" in m.value for m in page.markdown)
+
+
+def test_latent_map_tooltips_carry_each_points_picture(page):
+    (chart,) = page.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    assert [t["field"] for t in spec["encoding"]["tooltip"]] == ["image", "class", "test mixture"]
+    assert spec["params"][0]["select"]["fields"] == ["test mixture"]  # a click picks the point's mixture
+    data = chart.proto.datasets[0].data.data
+    table = pa.ipc.open_stream(data).read_all().to_pandas()
+    assert len(table) == 1000 and table["image"].str.startswith("data:image/png;base64,").all()
+    # The picture is mixture | digit | clothing of that test pair, at twice the size.
+    png = Image.open(io.BytesIO(base64.b64decode(table["image"][0].split(",", 1)[1])))
+    assert png.size == (168, 56)
 
 
 def test_moving_a_digit_slider_changes_only_the_digit_image(page):

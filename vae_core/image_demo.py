@@ -124,3 +124,12 @@ def raw_reconstructions(separator: ImageSeparator, n: int = 6, data_root: Path |
     pairs = load_pairs("test", pair_seed=0, root=data_root, limit=n)
     x = mix(*pairs.sources(slice(None)))
     return x.numpy(), separator.separate(x, project=False).transpose(0, 1).numpy()
+
+
+def test_pair_strips(n: int, weight: float = 0.5, data_root: Path | None = None) -> np.ndarray:
+    """Mixture | digit | clothing side by side for the first ``n`` fixed test pairs (pair seed 0, the pairs the
+    latent summaries encode): ``(n, 28, 84)`` floats in [0, 1]."""
+    pairs = load_pairs("test", 0, root=data_root, limit=n)
+    d, c = pairs.sources(slice(None))
+    x = mix(d, c, weight)
+    return torch.cat([x, d, c], dim=2).numpy()
