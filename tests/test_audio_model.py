@@ -387,3 +387,27 @@ def test_short_real_training_beats_the_mixture(test_clips):
     scores = evaluate_clips(result.model, test_clips[:3])
     assert scores["gnsdr"][0] > 1.0, scores["gnsdr"]
     assert scores["gnsdr"][1] > 0.0, scores["gnsdr"]
+
+
+# --------------------------------------------------------------------------- mask power
+
+def test_tune_mask_power_uses_dev_clips_and_the_separator_follows_it(tmp_path, model):
+    from vae_core.audio.evaluation import tune_mask_power
+
+    folder = tmp_path / "tuned"
+    save_checkpoint(folder, model, {"task": "audio", "train_config": {"mask_power": 2.0}})
+    assert vae_core.load_checkpoint(folder).mask_power == 2.0  # before tuning: the training power
+    result = tune_mask_power(folder, powers=(1.0, 3.0))
+    assert set(result["dev_gnsdr_by_power"]) == {"1", "3"} and result["chosen_on"].startswith("4 MIR-1K dev clips")
+    scores = result["dev_gnsdr_by_power"]
+    assert result["mask_power"] == float(max(scores, key=lambda k: scores[k][0]))
+    sep = vae_core.load_checkpoint(folder)
+    assert sep.mask_power == result["mask_power"]
+    # The power changes the output: softer masks with a lower power.
+    x = 0.1 * torch.randn(16000, generator=torch.Generator().manual_seed(0))
+    sep.mask_power = 1.0
+    soft = sep.separate(x, 16000)
+    sep.mask_power = 3.0
+    hard = sep.separate(x, 16000)
+    assert not torch.allclose(soft, hard, atol=1e-4)
+    assert torch.allclose(soft.sum(0), x, atol=1e-4) and torch.allclose(hard.sum(0), x, atol=1e-4)

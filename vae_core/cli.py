@@ -222,6 +222,19 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .audio.evaluation import tune_mask_power
+    from .checkpoints import resolve_checkpoint
+
+    folder = resolve_checkpoint(args.checkpoint)
+    result = tune_mask_power(folder, args.data_dir, tuple(args.powers))
+    for power, (voice, acc) in result["dev_gnsdr_by_power"].items():
+        mark = "  <- chosen" if float(power) == result["mask_power"] else ""
+        print(f"mask power {power:>4}: dev GNSDR voice {voice:6.2f} dB, accompaniment {acc:6.2f} dB{mark}")
+    print(f"Stored mask power {result['mask_power']:g} in {folder / 'checkpoint.json'}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .checkpoints import list_checkpoints
 
@@ -334,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json-out", default=None, help="report file (default bench-WHAT.json)")
     b.add_argument("--json", action="store_true", help="also print the report as one JSON line, last")
     b.set_defaults(func=cmd_bench)
+
+    tu = sub.add_parser("tune", help="choose an audio checkpoint's mask power on the MIR-1K dev clips")
+    tu.add_argument("task", choices=["audio"])
+    tu.add_argument("checkpoint")
+    tu.add_argument("--powers", type=_float_list, default=[0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
+    tu.set_defaults(func=cmd_tune)
 
     ls = sub.add_parser("list", help="list shipped and user checkpoints")
     ls.set_defaults(func=cmd_list)

@@ -15,7 +15,7 @@ import torch
 from .model import AudioConvSeparationVAE, db_to_amplitude
 from .transforms import STFTConfig, magnitude_db, soft_masks
 
-MASK_POWER = 2.0  # |V|²/(|V|²+|A|²): Wiener-like masks from the decoded magnitudes
+MASK_POWER = 2.0  # |V|^p/(|V|^p+|A|^p) with p = 2 (Wiener-like) while training; checkpoints may store their own p
 
 
 def normalised_patches(mixture: torch.Tensor, sources: torch.Tensor | None = None,
@@ -30,9 +30,10 @@ def normalised_patches(mixture: torch.Tensor, sources: torch.Tensor | None = Non
     return x, ((db.clamp(min=cfg.db_floor) - cfg.db_floor) / -cfg.db_floor).clamp(max=1.0)
 
 
-def patch_starts(n_frames: int, frames: int) -> list[int]:
-    """Start frames of patches with 50 % overlap that cover ``n_frames`` (the last one may run past the end)."""
-    hop = frames // 2
+def patch_starts(n_frames: int, frames: int, overlap: int = 2) -> list[int]:
+    """Start frames of patches that cover ``n_frames``, each frame seen by ``overlap`` patches (2: 50 %
+    overlap); the last one may run past the end."""
+    hop = frames // overlap
     n = max(1, -(-(n_frames - frames) // hop) + 1) if n_frames > frames else 1
     return [i * hop for i in range(n)]
 
@@ -45,14 +46,14 @@ def _crossfade(frames: int) -> torch.Tensor:
 
 @torch.no_grad()
 def separate_spectrogram(model: AudioConvSeparationVAE, mixture: torch.Tensor, cfg: STFTConfig = STFTConfig(),
-                         batch_size: int = 32,
-                         progress: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                         batch_size: int = 32, progress: Callable[[float], None] | None = None,
+                         overlap: int = 2, mask_power: float = MASK_POWER) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft masks ``(source, F, T)`` and decoded normalised-dB patches overlap-added ``(source, F, T)`` for a
     complex mixture spectrogram ``(F, T)``. ``progress`` is called with the fraction done after each batch."""
     frames = model.config.frames
     device = next(model.parameters()).device
     n = mixture.shape[-1]
-    starts = patch_starts(n, frames)
+    starts = patch_starts(n, frames, overlap)
     padded = torch.zeros(mixture.shape[0], starts[-1] + frames, dtype=mixture.dtype)
     padded[:, :n] = mixture
     w = _crossfade(frames)
@@ -64,7 +65,7 @@ def separate_spectrogram(model: AudioConvSeparationVAE, mixture: torch.Tensor, c
         spec = torch.stack([padded[:, s:s + frames] for s in chunk])
         x, _ = normalised_patches(spec, cfg=cfg)
         y = model(x.to(device), sample=False).sources.cpu()  # (batch, source, F, frames)
-        m = soft_masks(db_to_amplitude(y), MASK_POWER)
+        m = soft_masks(db_to_amplitude(y), mask_power)
         for i, s in enumerate(chunk):
             masks[:, :, s:s + frames] += m[i] * w
             decoded[:, :, s:s + frames] += y[i] * w

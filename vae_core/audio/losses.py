@@ -10,7 +10,6 @@ import torch
 
 from ..losses import kl_per_dim
 from ..models import SeparationOutput
-from .filtering import MASK_POWER
 from .model import AUDIO_SOURCES, db_to_amplitude
 from .transforms import soft_masks
 
@@ -26,7 +25,8 @@ def gaussian_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def audio_separation_loss(out: SeparationOutput, targets: torch.Tensor, mixture: torch.Tensor,
                           mixture_mag: torch.Tensor, source_mags: torch.Tensor, beta: float = 1.0,
-                          mask_weight: float = 1.0, free_bits: float = 0.0) -> dict[str, torch.Tensor]:
+                          mask_weight: float = 1.0, free_bits: float = 0.0,
+                          mask_power: float = 2.0) -> dict[str, torch.Tensor]:
     """Negative separation ELBO with a beta-weighted KL (Higgins et al. 2017), plus the masked terms.
 
     ``targets`` ``(batch, source, F, T)`` and ``mixture`` ``(batch, F, T)`` are normalised dB; ``mixture_mag``
@@ -38,7 +38,7 @@ def audio_separation_loss(out: SeparationOutput, targets: torch.Tensor, mixture:
     for s, name in enumerate(AUDIO_SOURCES):
         terms[f"recon_{name}"] = gaussian_nll(out.sources[:, s], targets[:, s])
     terms["recon_mixture"] = gaussian_nll(out.mixture, mixture)
-    masks = soft_masks(db_to_amplitude(out.sources), MASK_POWER)
+    masks = soft_masks(db_to_amplitude(out.sources), mask_power)
     for s, name in enumerate(AUDIO_SOURCES):
         terms[f"masked_{name}"] = (masks[:, s] * mixture_mag - source_mags[:, s]).abs().flatten(1).sum(1).mean()
     kl = kl_per_dim(out.mu, out.logvar)  # (batch, source, latent_dim)

@@ -20,7 +20,7 @@ import torch
 from ..errors import LabError
 from .data import SAMPLE_RATE
 from .evaluation import separate_waveform
-from .filtering import normalised_patches
+from .filtering import MASK_POWER, normalised_patches
 from .io import MAX_RATE, MIN_RATE, resample
 from .model import AUDIO_SOURCES, AudioConvSeparationVAE, db_to_amplitude
 from .transforms import STFTConfig, istft, stft
@@ -67,6 +67,9 @@ class AudioSeparator:
         self.name = path.name if path else meta.get("name", "model")
         self.device = next(model.parameters()).device
         self.stft = STFTConfig()
+        # Mask power: the one chosen on the dev clips (``python -m vae_core tune audio``), else the training one.
+        self.mask_power = float(meta.get("inference", {}).get("mask_power")
+                                or meta.get("train_config", {}).get("mask_power") or MASK_POWER)
 
     @property
     def latent_dim(self) -> int:
@@ -89,14 +92,14 @@ class AudioSeparator:
         chunk = int(CHUNK_SECONDS * SAMPLE_RATE)
         fade = int(FADE_SECONDS * SAMPLE_RATE)
         if len(x) <= chunk + fade:
-            return separate_waveform(self.model, x, self.stft, progress)[0]
+            return separate_waveform(self.model, x, self.stft, progress, self.mask_power)[0]
         # Chunks overlap by ``fade`` samples and are cross-faded linearly; memory stays flat for long files.
         voice = np.zeros_like(x)
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
         starts = list(range(0, len(x) - fade, chunk))
         for k, s in enumerate(starts):
             e = min(len(x), s + chunk + fade)
-            part = separate_waveform(self.model, x[s:e], self.stft)[0]
+            part = separate_waveform(self.model, x[s:e], self.stft, mask_power=self.mask_power)[0]
             w = np.ones(e - s, dtype=np.float32)
             if k > 0:
                 w[:fade] = ramp

@@ -38,6 +38,7 @@ class AudioTrainConfig:
     model_config: dict[str, Any] = field(default_factory=dict)
     beta: float = 0.01
     mask_weight: float = 10.0
+    mask_power: float = 2.0  # soft masks |S|^p / sum |S|^p in the masked terms and the dev-clip validation
     epochs: int = 20
     batch_size: int = 16
     lr: float = 1e-3
@@ -56,6 +57,7 @@ class AudioTrainConfig:
             (self.model == "audio-conv", f"model must be 'audio-conv', not {self.model!r}."),
             (math.isfinite(self.beta) and self.beta >= 0, f"beta must be a number >= 0, not {self.beta}."),
             (math.isfinite(self.mask_weight) and self.mask_weight >= 0, "mask_weight must be >= 0."),
+            (0 < self.mask_power <= 8, f"mask_power must be in (0, 8], not {self.mask_power}."),
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}."),
             (1 <= self.batch_size <= 1024, f"batch_size must be between 1 and 1024, not {self.batch_size}."),
             (0 < self.lr < 1, f"lr must be between 0 and 1, not {self.lr}."),
@@ -146,15 +148,17 @@ class _Validation:
         for s in range(0, len(self.mixture), 32):
             x, targets, mmag, smag = (t.to(device) for t in batch_tensors(self.mixture[s:s + 32],
                                                                           self.sources[s:s + 32]))
-            terms = audio_separation_loss(model(x), targets, x, mmag, smag, cfg.beta, cfg.mask_weight)
+            terms = audio_separation_loss(model(x), targets, x, mmag, smag, cfg.beta, cfg.mask_weight,
+                                          mask_power=cfg.mask_power)
             for t in AUDIO_LOSS_TERMS:
                 sums[t] += terms[t].item() * len(x)
         return {t: v / len(self.mixture) for t, v in sums.items()}
 
-    def nsdr(self, model: AudioConvSeparationVAE) -> np.ndarray:
+    def nsdr(self, model: AudioConvSeparationVAE, mask_power: float) -> np.ndarray:
         from .evaluation import evaluate_clips
+        from .separation import AudioSeparator
 
-        return evaluate_clips(model, self.clips)["gnsdr"]
+        return evaluate_clips(AudioSeparator(model, {"inference": {"mask_power": mask_power}}), self.clips)["gnsdr"]
 
 
 def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop: threading.Event | None = None,
@@ -216,7 +220,8 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
             epochs_done = epoch - 1 + i / steps_per_epoch
             beta = cfg.beta * min(1.0, epochs_done / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
             out = model(x, generator=noise_g)
-            terms = audio_separation_loss(out, targets, x, mmag, smag, beta, cfg.mask_weight, cfg.free_bits)
+            terms = audio_separation_loss(out, targets, x, mmag, smag, beta, cfg.mask_weight, cfg.free_bits,
+                                          cfg.mask_power)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
@@ -237,7 +242,8 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
         if seen == 0:
             break
         val_terms = val.losses(model, cfg, dev)
-        nsdr = val.nsdr(model)
+        nsdr = val.nsdr(model, cfg.mask_power)
+        model.eval()
         history["epoch"].append(epoch if not stopped else round(epoch - 1 + i / steps_per_epoch, 3))
         history["seconds"].append(round(time.perf_counter() - t0, 3))
         history["beta"].append(beta)
