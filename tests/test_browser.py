@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import REPO, app_runs_dir, image_checkpoint  # noqa: F401
+from app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,7 +43,7 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def streamlit_server(image_checkpoint, app_runs_dir, tmp_path_factory):  # noqa: F811
+def streamlit_server(image_checkpoint, audio_checkpoint, app_runs_dir, tmp_path_factory):  # noqa: F811
     """`streamlit run app.py` on a free local port; yields (base URL, log file); always terminated."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
@@ -64,7 +64,7 @@ def streamlit_server(image_checkpoint, app_runs_dir, tmp_path_factory):  # noqa:
                 pytest.fail(f"streamlit did not answer its health check in {STARTUP_TIMEOUT} s:\n"
                             f"{log_path.read_text()}")
             time.sleep(0.5)
-        yield base, log_path
+        yield base, log_path, proc
     finally:
         proc.terminate()
         try:
@@ -97,7 +97,7 @@ def test_image_page_in_browser(browser, streamlit_server):
 
     expect.set_options(timeout=UI_TIMEOUT)  # the CPU may be busy (training); first load imports torch
 
-    base, log_path = streamlit_server
+    base, log_path, _ = streamlit_server
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.set_default_timeout(UI_TIMEOUT)
     try:
@@ -155,6 +155,112 @@ def test_image_page_in_browser(browser, streamlit_server):
         page.close()
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log and "deprecated" not in log.lower(), log
+
+
+def _open(browser, base: str, path: str, heading: str):
+    """A new page on ``path`` (via the home page: see the deep-link note above), once its heading shows."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(UI_TIMEOUT)
+    page.goto(base, wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name="VAE Separation Lab")).to_be_visible()
+    page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    return page
+
+
+def _wav(seconds: float, rate: int) -> bytes:
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    buf = io.BytesIO()
+    sf.write(buf, (0.2 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), rate, format="WAV")
+    return buf.getvalue()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def test_audio_page_in_browser(browser, streamlit_server):
+    """A test clip plays as WAV in five players; an upload is separated; a bad upload gets one sentence."""
+    from playwright.sync_api import expect
+
+    base, log_path, proc = streamlit_server
+    page = _open(browser, base, "audio-separation", "Audio separation")
+    try:
+        players = page.locator("audio")
+        expect(players).to_have_count(5)
+        src = players.first.get_attribute("src")
+        response = page.request.get(src if src.startswith("http") else base + src)
+        assert response.ok and response.body()[:4] == b"RIFF"  # WAV bytes, played at their true level
+        expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()  # per-clip scores
+
+        page.get_by_role("tab", name="Upload a recording").click()
+        page.locator('input[type="file"]').set_input_files(
+            files=[{"name": "tone.wav", "mimeType": "audio/wav", "buffer": _wav(2.0, 22050)}])
+        expect(page.get_by_text("2.0 s at 22050 Hz")).to_be_visible()
+        expect(players).to_have_count(8)
+        expect(page.get_by_role("button", name="Download voice (WAV)").last).to_be_visible()
+        _screenshot(page, "audio-separation.png")
+
+        page.locator('input[type="file"]').set_input_files(
+            files=[{"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"not a sound at all" * 10}])
+        expect(page.get_by_text("is not audio that can be read")).to_be_visible()
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        # Resident memory of the server with the pages' models loaded (the benchmark target is 1.5 GB).
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "server-rss-mb.txt").write_text(f"{_rss_mb(proc.pid):.0f}\n")
+        print(f"streamlit server RSS after the image and audio pages: {_rss_mb(proc.pid):.0f} MB")
+    except Exception:
+        _screenshot(page, "audio-separation-failure.png")
+        raise
+    finally:
+        page.close()
+    log = log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log
+
+
+def test_latent_map_hover_shows_the_picture_and_click_starts_there(browser, streamlit_server):
+    from playwright.sync_api import expect
+
+    base, log_path, _ = streamlit_server
+    page = _open(browser, base, "latent-explorer", "Latent explorer")
+    try:
+        chart = page.locator('[data-testid="stVegaLiteChart"]')
+        expect(chart).to_be_visible()
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        box = chart.bounding_box()
+        tooltip = "() => { const t = document.getElementById('vg-tooltip-element');" \
+                  " return t && t.classList.contains('visible') ? t.innerHTML : ''; }"
+        found = None
+        for fy in [i / 24 for i in range(3, 22)]:  # sweep the plot until the pointer rests on a point
+            for fx in [i / 24 for i in range(3, 22)]:
+                x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+                page.mouse.move(x, y)
+                page.wait_for_timeout(15)
+                html = page.evaluate(tooltip)
+                if "<img" in html:
+                    found = (x, y, html)
+                    break
+            if found:
+                break
+        assert found, "no tooltip with a picture appeared over the latent map"
+        assert 'src="data:image/png;base64,' in found[2] and "test mixture" in found[2]
+        page.mouse.click(found[0], found[1])
+        expect(page.get_by_text(re.compile(r"^Sliders start from test mixture \d+"))).to_be_visible()
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    finally:
+        page.close()
 
 
 def _screenshot(page, name: str) -> None:
