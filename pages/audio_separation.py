@@ -45,10 +45,10 @@ def players_ui(r: ClipResult, name: str, prefix: str) -> None:
     for col, (label, wave) in zip(cols, rows):
         col.markdown(f"**{label}**")
         col.audio(wav_bytes(wave, r.sample_rate), format="audio/wav")
-    d1, d2, _ = st.columns([1, 1, 2])
-    d1.download_button("Download voice (WAV)", wav_bytes(r.estimates[0], r.sample_rate), f"{name}-voice.wav",
+    row = st.container(horizontal=True)
+    row.download_button("Download voice (WAV)", wav_bytes(r.estimates[0], r.sample_rate), f"{name}-voice.wav",
                        "audio/wav", icon=":material/download:", key=f"{prefix}_dl_voice")
-    d2.download_button("Download accompaniment (WAV)", wav_bytes(r.estimates[1], r.sample_rate),
+    row.download_button("Download accompaniment (WAV)", wav_bytes(r.estimates[1], r.sample_rate),
                        f"{name}-accompaniment.wav", "audio/wav", icon=":material/download:", key=f"{prefix}_dl_acc")
 
 
