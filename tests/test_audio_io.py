@@ -449,3 +449,18 @@ def test_cli_bench_audio(cli_checkpoint, tmp_path, capsys):
     assert report["methods"]["mixture"]["gnsdr"] == [0.0, 0.0]
     t = report["separate_10s_seconds"]
     assert 0 < t["median"] <= t["max"]
+
+
+def test_cli_eval_tune_and_list_audio(cli_checkpoint, capsys):
+    code, _, folder = cli_checkpoint
+    assert code == 0
+    assert main(["eval", str(folder), "--limit", "2", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert m["clips"] == 2 and len(m["gnsdr"]) == 2 and m["checkpoint"] == folder.name
+    assert read_sidecar(folder)["test_metrics"]["gnsdr"] == m["gnsdr"]  # stored for the pickers and `list`
+
+    assert main(["tune", "audio", str(folder), "--powers", "1,2"]) == 0
+    out = capsys.readouterr().out
+    assert "<- chosen" in out and read_sidecar(folder)["inference"]["mask_power"] in (1.0, 2.0)
+    assert main(["tune", "audio", "no-such-checkpoint"]) == 2
+    assert capsys.readouterr().err.startswith("error: No checkpoint called")

@@ -185,6 +185,16 @@ def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .separation import load_checkpoint
 
     sep = load_checkpoint(args.checkpoint)
+    if sep.task == "audio":
+        from .audio.evaluation import evaluate_audio_checkpoint
+
+        m = evaluate_audio_checkpoint(sep.path, args.data_dir, args.limit)
+        m["checkpoint"] = sep.name
+        print(json.dumps(m) if args.json else
+              f"{sep.name}: {m['clips']} MIR-1K test clips at 0 dB (mask power {sep.mask_power:g})\n"
+              f"  GNSDR voice {m['gnsdr'][0]:.2f} dB, accompaniment {m['gnsdr'][1]:.2f} dB; "
+              f"GSIR {m['gsir'][0]:.2f} / {m['gsir'][1]:.2f}; GSAR {m['gsar'][0]:.2f} / {m['gsar'][1]:.2f}")
+        return 0
     metrics = evaluate_separator(sep, weight=args.weight, noise=args.noise, pair_seed=args.pair_seed,
                                  limit=args.limit, data_root=args.data_dir)
     metrics["checkpoint"] = sep.name
@@ -242,9 +252,14 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not infos:
         print("No checkpoints found.")
     for c in infos:
-        m = c.meta.get("test_metrics", {}).get("projected", {})
-        score = f"PSNR {m['psnr_mean']:.2f} dB" if "psnr_mean" in m else "not evaluated"
-        print(f"{c.name:24} {c.origin:8} {c.task:6} {c.kind:5} {score:16} {c.path}")
+        m = c.meta.get("test_metrics", {})
+        if "psnr_mean" in m.get("projected", {}):
+            score = f"PSNR {m['projected']['psnr_mean']:.2f} dB"
+        elif "gnsdr" in m:
+            score = f"GNSDR {m['gnsdr'][0]:.2f} dB"
+        else:
+            score = "not evaluated"
+        print(f"{c.name:24} {c.origin:8} {c.task:6} {c.kind:10} {score:16} {c.path}")
     return 0
 
 
@@ -311,10 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint on the test mixtures")
+    e = sub.add_parser("eval", help="evaluate a checkpoint on the test mixtures (audio: the MIR-1K test clips)")
     e.add_argument("checkpoint")
     e.add_argument("--json", action="store_true")
-    e.add_argument("--limit", type=_positive_int, default=None)
+    e.add_argument("--limit", type=_positive_int, default=None, help="the first N test mixtures (audio: clips)")
     e.add_argument("--weight", type=float, default=0.5)
     e.add_argument("--noise", type=float, default=0.0)
     e.add_argument("--pair-seed", type=int, default=0)
@@ -371,6 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: nothing left to say
+        return 0
     except OSError as exc:  # e.g. an output folder that cannot be written
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}; choose another location or fix its permissions.",
