@@ -5,8 +5,11 @@
 """
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,30 @@ def mixtures() -> torch.Tensor:
     """A few random mixtures (N, 28, 28) in [0, 1]."""
     g = torch.Generator().manual_seed(123)
     return torch.rand((5, 28, 28), generator=g)
+
+
+# --------------------------------------------------------------------------- a local HTTP server (downloads)
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def http_server(tmp_path, monkeypatch):
+    """Serve ``tmp_path/"srv"`` on 127.0.0.1; yields ``(base_url, folder)``."""
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    folder = tmp_path / "srv"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", folder
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

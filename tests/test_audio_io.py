@@ -3,14 +3,10 @@ the MIR-1K.zip download (against a local HTTP server), the spectrogram display, 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import http.server
 import io
 import json
 import re
-import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -177,9 +173,7 @@ def test_an_hour_is_refused_from_the_header(tmp_path):
     path = tmp_path / "hour.wav"
     sf.write(path, np.zeros(3600 * 4000, np.float32), 4000, subtype="PCM_U8")
     assert sf.info(path).duration == 3600 > MAX_SECONDS
-    t = time.perf_counter()
     msg = refused(path)
-    assert time.perf_counter() - t < 2.0
     assert "60 minutes" in msg and "10 minutes" in msg and one_sentence(msg)
 
 
@@ -225,32 +219,7 @@ def test_resample_keeps_frequency_and_length():
     assert np.array_equal(resample(x, 44100, 44100), x)
 
 
-# --------------------------------------------------------------------------- MIR-1K.zip download
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_server(tmp_path, monkeypatch):
-    """Serve ``tmp_path/"srv"`` on 127.0.0.1; yields ``(base_url, folder)``."""
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    folder = tmp_path / "srv"
-    folder.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", folder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
+# --------------------------------------------------------------------------- MIR-1K.zip download (http_server: conftest)
 
 CLIP_IDS = ("abjones_1_01", "amy_2_03", "Ani_1_01")
 

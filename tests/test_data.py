@@ -1,14 +1,11 @@
 """IDX reader, dataset checks and the download path (against a local HTTP server)."""
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import shutil
 import socket
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -180,31 +177,6 @@ def test_missing_files_are_named(data_dir, tmp_path):
 
 
 # --------------------------------------------------------------------------- download
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep test output clean
-        pass
-
-
-@pytest.fixture
-def http_server(tmp_path, monkeypatch):
-    """Serve ``tmp_path/"srv"`` on 127.0.0.1; yields ``(base_url, folder)``."""
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    folder = tmp_path / "srv"
-    folder.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", folder
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
 
 @pytest.fixture
 def refused_url() -> str:

@@ -123,6 +123,38 @@ class TrainResult:
     seconds: float
 
 
+def out_of_time(stop: threading.Event, cfg: Any, t0: float) -> bool:
+    """The stop event is set or the run's time budget is spent."""
+    return stop.is_set() or bool(cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s)
+
+
+def annealed_beta(cfg: Any, epoch: int, i: int, steps_per_epoch: int) -> float:
+    """β at step ``i`` of ``epoch``: linear KL annealing from 0 over ``kl_anneal_epochs`` (Bowman et al. 2016)."""
+    epochs_done = epoch - 1 + i / steps_per_epoch
+    return cfg.beta * min(1.0, epochs_done / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
+
+
+def optimizer_step(opt: torch.optim.Optimizer, sched: Any, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched:
+        sched.step()
+
+
+def report_step(callbacks: Callbacks, cfg: Any, terms: dict[str, torch.Tensor], model: torch.nn.Module, *,
+                epoch: int, step: int, steps_per_epoch: int, total_steps: int, beta: float, t0: float) -> None:
+    """Call ``on_step`` with the documented fields; progress goes by steps or by the time budget."""
+    elapsed = time.perf_counter() - t0
+    progress = step / total_steps
+    if cfg.time_budget_s:
+        progress = max(progress, min(1.0, elapsed / cfg.time_budget_s))
+    callbacks.on_step({"epoch": epoch, "step": step, "steps_per_epoch": steps_per_epoch,
+                       "total_steps": total_steps, "progress": progress,
+                       "loss": terms["total"].item(), "recon": terms["recon"].item(),
+                       "kl": terms["kl"].item(), "beta": beta, "elapsed": elapsed, "model": model})
+
+
 def empty_history() -> dict[str, Any]:
     return {"epoch": [], "seconds": [], "beta": [], "val_psnr": [], "val_psnr_projected": [],
             "train": {t: [] for t in LOSS_TERMS}, "val": {t: [] for t in LOSS_TERMS}}
@@ -199,7 +231,7 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
         sums = {t: 0.0 for t in LOSS_TERMS}
         seen = 0
         for i in range(steps_per_epoch):
-            if stop.is_set() or (cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s):
+            if out_of_time(stop, cfg, t0):
                 stopped = True
                 break
             rows = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
@@ -207,28 +239,17 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
             x = mix(d, c, cfg.weight, cfg.noise, g)
             clean = mix(d, c, cfg.weight)
             d, c, x, clean = d.to(dev), c.to(dev), x.to(dev), clean.to(dev)
-            epochs_done = epoch - 1 + i / steps_per_epoch
-            beta = cfg.beta * min(1.0, epochs_done / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
+            beta = annealed_beta(cfg, epoch, i, steps_per_epoch)
             out = model(x, cfg.weight, generator=noise_g)
             terms = separation_loss(out, d, c, clean, beta, cfg.free_bits, inputs=x, weight=cfg.weight,
                                     consistency=cfg.consistency)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
-            if sched:
-                sched.step()
+            optimizer_step(opt, sched, terms["total"])
             step += 1
             for t in LOSS_TERMS:
                 sums[t] += terms[t].item() * len(d)
             seen += len(d)
-            elapsed = time.perf_counter() - t0
-            progress = step / total_steps
-            if cfg.time_budget_s:
-                progress = max(progress, min(1.0, elapsed / cfg.time_budget_s))
-            callbacks.on_step({"epoch": epoch, "step": step, "steps_per_epoch": steps_per_epoch,
-                               "total_steps": total_steps, "progress": progress,
-                               "loss": terms["total"].item(), "recon": terms["recon"].item(),
-                               "kl": terms["kl"].item(), "beta": beta, "elapsed": elapsed, "model": model})
+            report_step(callbacks, cfg, terms, model, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
+                        total_steps=total_steps, beta=beta, t0=t0)
         if seen == 0:
             break
         val_terms, val_psnr, val_psnr_proj = evaluate_losses(model, val_pairs, cfg, dev)

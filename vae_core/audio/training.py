@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..training import _GLOBAL_RNG_LOCK, Callbacks, TrainResult, pick_device
+from ..training import (_GLOBAL_RNG_LOCK, Callbacks, TrainResult, annealed_beta, optimizer_step, out_of_time,
+                        pick_device, report_step)
 from .data import Clip, find_clips, mix_at_snr, read_clip, split_clips
 from .filtering import normalised_patches
 from .losses import AUDIO_LOSS_TERMS, audio_separation_loss
@@ -212,33 +213,22 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
         sums = {t: 0.0 for t in AUDIO_LOSS_TERMS}
         seen = 0
         for i in range(steps_per_epoch):
-            if stop.is_set() or (cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s):
+            if out_of_time(stop, cfg, t0):
                 stopped = True
                 break
             mixture, sources = pool.sample(cfg.batch_size, g, cfg.gain_db, cfg.remix_prob)
             x, targets, mmag, smag = (t.to(dev) for t in batch_tensors(mixture, sources))
-            epochs_done = epoch - 1 + i / steps_per_epoch
-            beta = cfg.beta * min(1.0, epochs_done / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
+            beta = annealed_beta(cfg, epoch, i, steps_per_epoch)
             out = model(x, generator=noise_g)
             terms = audio_separation_loss(out, targets, x, mmag, smag, beta, cfg.mask_weight, cfg.free_bits,
                                           cfg.mask_power)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
-            if sched:
-                sched.step()
+            optimizer_step(opt, sched, terms["total"])
             step += 1
             for t in AUDIO_LOSS_TERMS:
                 sums[t] += terms[t].item() * len(x)
             seen += len(x)
-            elapsed = time.perf_counter() - t0
-            progress = step / total_steps
-            if cfg.time_budget_s:
-                progress = max(progress, min(1.0, elapsed / cfg.time_budget_s))
-            callbacks.on_step({"epoch": epoch, "step": step, "steps_per_epoch": steps_per_epoch,
-                               "total_steps": total_steps, "progress": progress,
-                               "loss": terms["total"].item(), "recon": terms["recon"].item(),
-                               "kl": terms["kl"].item(), "beta": beta, "elapsed": elapsed, "model": model})
+            report_step(callbacks, cfg, terms, model, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
+                        total_steps=total_steps, beta=beta, t0=t0)
         if seen == 0:
             break
         val_terms = val.losses(model, cfg, dev)
