@@ -433,3 +433,17 @@ def test_cli_eval_tune_and_list_audio(cli_checkpoint, capsys):
     assert "<- chosen" in out and read_sidecar(folder)["inference"]["mask_power"] in (1.0, 2.0)
     assert main(["tune", "audio", "no-such-checkpoint"]) == 2
     assert capsys.readouterr().err.startswith("error: No checkpoint called")
+
+
+def test_cli_train_audio_init_from(cli_checkpoint, tmp_path, capsys):
+    code, _, folder = cli_checkpoint
+    assert code == 0
+    out = tmp_path / "continued"
+    assert main(["train", "audio", "--epochs", "1", "--train-limit", "2", "--val-limit", "1", "--batch-size", "4",
+                 "--init-from", str(folder), "--out", str(out)]) == 0
+    assert read_sidecar(out)["train_config"]["init_from"] == str(folder)
+    # A checkpoint of another shape is refused in one sentence.
+    assert main(["train", "audio", "--epochs", "1", "--train-limit", "2", "--latent-channels", "3",
+                 "--init-from", str(folder), "--out", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "other model settings" in err[0]

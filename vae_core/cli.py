@@ -126,7 +126,8 @@ def cmd_train_audio(args: argparse.Namespace, argv: Sequence[str]) -> int:
                            mask_weight=defaults.mask_weight if args.mask_weight is None else args.mask_weight, epochs=args.epochs or defaults.epochs,
                            batch_size=args.batch_size or defaults.batch_size, lr=args.lr or defaults.lr,
                            seed=args.seed, kl_anneal_epochs=args.kl_anneal_epochs, free_bits=args.free_bits,
-                           time_budget_s=args.time_budget, train_clips=args.train_limit, val_clips=args.val_limit)
+                           time_budget_s=args.time_budget, train_clips=args.train_limit, val_clips=args.val_limit,
+                           init_from=args.init_from)
     cfg.validate()
     # A missing dataset is fetched (or fails) before the run folder exists.
     ensure_mir1k(args.data_dir, download=not args.no_download, progress=_progress_printer)
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--frames", type=_positive_int, default=None, help="audio: STFT frames per patch (default 64)")
     t.add_argument("--time-strides", type=int, default=None,
                    help="audio: how many encoder layers also halve time (default 2 of 3)")
+    t.add_argument("--init-from", default=None, help="audio: start from this checkpoint's weights (name or folder)")
     t.add_argument("--mask-weight", type=float, default=None, help="audio: weight of the masked-magnitude terms (10)")
     t.add_argument("--epochs", type=int, default=None, help="default: image 10, audio 20")
     t.add_argument("--batch-size", type=int, default=None, help="default: image 128, audio 16")

@@ -52,6 +52,7 @@ class AudioTrainConfig:
     train_clips: int | None = None  # use only the first N training clips (quick runs, tests)
     val_clips: int | None = None  # score only the first N dev clips each epoch
     lr_schedule: str = "cosine"
+    init_from: str | None = None  # start from this checkpoint's weights (a name or folder), e.g. to train on
 
     def validate(self) -> None:
         checks = [
@@ -193,6 +194,8 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
             noise_g.set_state(torch.get_rng_state())
         else:
             noise_g.manual_seed(cfg.seed)
+    if cfg.init_from:
+        _load_initial_weights(model, cfg.init_from)
     model = model.to(memory_format=torch.channels_last)  # about 1.6x faster convolutions on CPU
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = max(1, pool.total_frames // model_cfg.frames // cfg.batch_size)
@@ -260,6 +263,16 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
     if out_dir is not None and best_state is not None:
         save_checkpoint(out_dir, model, sidecar(history, best_epoch))
     return TrainResult(model, history, best_epoch, stopped, time.perf_counter() - t0)
+
+
+def _load_initial_weights(model: AudioConvSeparationVAE, name_or_path: str) -> None:
+    from ..checkpoints import load_model, resolve_checkpoint
+
+    start, _ = load_model(resolve_checkpoint(name_or_path))
+    if start.kind != model.kind or start.config != model.config:
+        raise ConfigError(f"{name_or_path} was built with other model settings ({start.config}) than this run "
+                          f"({model.config}); start from a checkpoint with the same settings, or from scratch.")
+    model.load_state_dict(start.state_dict())
 
 
 def audio_training_meta(cfg: AudioTrainConfig, history: dict[str, Any], best_epoch: int,
