@@ -127,7 +127,7 @@ def cmd_train_audio(args: argparse.Namespace, argv: Sequence[str]) -> int:
                            batch_size=args.batch_size or defaults.batch_size, lr=args.lr or defaults.lr,
                            seed=args.seed, kl_anneal_epochs=args.kl_anneal_epochs, free_bits=args.free_bits,
                            time_budget_s=args.time_budget, train_clips=args.train_limit, val_clips=args.val_limit,
-                           init_from=args.init_from)
+                           init_from=args.init_from, mask_power=args.mask_power or defaults.mask_power)
     cfg.validate()
     # A missing dataset is fetched (or fails) before the run folder exists.
     ensure_mir1k(args.data_dir, download=not args.no_download, progress=_progress_printer)
@@ -307,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--frames", type=_positive_int, default=None, help="audio: STFT frames per patch (default 64)")
     t.add_argument("--time-strides", type=int, default=None,
                    help="audio: how many encoder layers also halve time (default 2 of 3)")
+    t.add_argument("--mask-power", type=float, default=None,
+                   help="audio: power p of the soft masks |S|^p / sum |S|^p while training (default 2)")
     t.add_argument("--init-from", default=None, help="audio: start from this checkpoint's weights (name or folder)")
     t.add_argument("--mask-weight", type=float, default=None, help="audio: weight of the masked-magnitude terms (10)")
     t.add_argument("--epochs", type=int, default=None, help="default: image 10, audio 20")
