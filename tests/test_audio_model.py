@@ -108,8 +108,9 @@ def test_forward_eval_is_deterministic_and_train_mode_samples():
 
 
 @pytest.mark.parametrize("bad", [
-    dict(frames=60),                                # not divisible by 2**3
-    dict(frames=16, channels=(4, 8, 16, 32, 64)),   # 16 not divisible by 2**5
+    dict(frames=62),                                # not divisible by 2**2 (two layers halve time)
+    dict(frames=16, channels=(4, 8, 16, 32, 64), decoder_channels=(4, 4, 4, 4, 4), time_strides=5),  # 16 % 2**5
+    dict(time_strides=4),                           # more than the three encoder layers
     dict(decoder_channels=(32, 16)),                # length differs from the encoder's
     dict(channels=()),
     dict(channels=(16, 0, 64)),
@@ -358,7 +359,7 @@ def test_train_audio_is_deterministic():
 
 @pytest.mark.parametrize("bad", [dict(beta=-1.0), dict(beta=float("nan")), dict(epochs=0), dict(remix_prob=2.0),
                                  dict(model="conv"), dict(batch_size=0), dict(lr=0.0), dict(train_clips=0),
-                                 dict(model_config={"frames": 60}), dict(lr_schedule="step")])
+                                 dict(model_config={"frames": 62}), dict(mask_power=0.0), dict(lr_schedule="step")])
 def test_audio_train_config_validation(bad):
     with pytest.raises(ConfigError) as exc:
         AudioTrainConfig(**bad).validate()

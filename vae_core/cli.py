@@ -58,9 +58,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .training import Callbacks, TrainConfig, train
 
     args.beta = 1.0 if args.beta is None else args.beta
-    args.epochs = args.epochs or 10
-    args.batch_size = args.batch_size or 128
-    args.lr = args.lr or 1e-3
+    args.epochs = 10 if args.epochs is None else args.epochs
+    args.batch_size = 128 if args.batch_size is None else args.batch_size
+    args.lr = 1e-3 if args.lr is None else args.lr
 
     model_config: dict[str, Any] = {"latent_dim": args.latent_dim}
     if args.hidden:
@@ -123,11 +123,14 @@ def cmd_train_audio(args: argparse.Namespace, argv: Sequence[str]) -> int:
         model_config["time_strides"] = args.time_strides
     defaults = AudioTrainConfig()
     cfg = AudioTrainConfig(model_config=model_config, beta=defaults.beta if args.beta is None else args.beta,
-                           mask_weight=defaults.mask_weight if args.mask_weight is None else args.mask_weight, epochs=args.epochs or defaults.epochs,
-                           batch_size=args.batch_size or defaults.batch_size, lr=args.lr or defaults.lr,
+                           mask_weight=defaults.mask_weight if args.mask_weight is None else args.mask_weight,
+                           epochs=defaults.epochs if args.epochs is None else args.epochs,
+                           batch_size=defaults.batch_size if args.batch_size is None else args.batch_size,
+                           lr=defaults.lr if args.lr is None else args.lr,
                            seed=args.seed, kl_anneal_epochs=args.kl_anneal_epochs, free_bits=args.free_bits,
                            time_budget_s=args.time_budget, train_clips=args.train_limit, val_clips=args.val_limit,
-                           init_from=args.init_from, mask_power=args.mask_power or defaults.mask_power)
+                           init_from=args.init_from,
+                           mask_power=defaults.mask_power if args.mask_power is None else args.mask_power)
     cfg.validate()
     # A missing dataset is fetched (or fails) before the run folder exists.
     ensure_mir1k(args.data_dir, download=not args.no_download, progress=_progress_printer)
