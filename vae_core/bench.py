@@ -206,9 +206,10 @@ def bench_audio(checkpoint: str = "audio-conv", limit: int | None = None, data_r
     if getattr(sep, "task", "") != "audio":
         raise ValueError(f"{checkpoint} is not an audio checkpoint.")
     clips = split_clips(find_clips(data_root), "test")[:limit]
-    report: dict[str, Any] = {"checkpoint": sep.name, "clips": len(clips), "snr_db": 0.0, "methods": {}}
+    report: dict[str, Any] = {"checkpoint": sep.name, "clips": len(clips), "snr_db": 0.0,
+                              "mask_power": sep.mask_power, "methods": {}}
     t = time.perf_counter()
-    results = evaluate_methods({"model": sep.model, "oracle_irm": "oracle", "mixture": "mixture"}, clips,
+    results = evaluate_methods({"model": sep, "oracle_irm": "oracle", "mixture": "mixture"}, clips,
                                progress=progress)
     for name, res in results.items():
         report["methods"][name] = {k: [round(float(v), 3) for v in res[k]] for k in ("gnsdr", "gsir", "gsar", "mean_sdr")}

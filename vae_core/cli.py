@@ -211,7 +211,8 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if args.what == "audio":
         def tick(done: int, total: int) -> None:
-            print(f"\r  {done}/{total} clips", end="" if done < total else "\n", file=sys.stderr, flush=True)
+            if sys.stderr.isatty() or done == total:  # a live counter on a terminal, one line in logs
+                print(f"\r  {done}/{total} clips", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
         report = bench_audio(checkpoint=args.checkpoints[0] if args.checkpoints else "audio-conv",
                              limit=args.limit, data_root=args.data_dir, progress=tick)
