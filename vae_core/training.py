@@ -155,6 +155,20 @@ def report_step(callbacks: Callbacks, cfg: Any, terms: dict[str, torch.Tensor], 
                        "kl": terms["kl"].item(), "beta": beta, "elapsed": elapsed, "model": model})
 
 
+def record_epoch(history: dict[str, Any], epoch: float, t0: float, beta: float, sums: dict[str, float], seen: int,
+                 val_terms: dict[str, float], extras: dict[str, float]) -> None:
+    """Append one epoch to a run's history: when, β, the task's own figures (``extras``), and every loss term's
+    train mean (from the running ``sums`` over ``seen`` examples) and validation value."""
+    history["epoch"].append(epoch)
+    history["seconds"].append(round(time.perf_counter() - t0, 3))
+    history["beta"].append(beta)
+    for key, value in extras.items():
+        history[key].append(value)
+    for t in val_terms:
+        history["train"][t].append(sums[t] / seen)
+        history["val"][t].append(val_terms[t])
+
+
 def empty_history() -> dict[str, Any]:
     return {"epoch": [], "seconds": [], "beta": [], "val_psnr": [], "val_psnr_projected": [],
             "train": {t: [] for t in LOSS_TERMS}, "val": {t: [] for t in LOSS_TERMS}}
@@ -253,14 +267,8 @@ def train(cfg: TrainConfig, callbacks: Callbacks | None = None, stop: threading.
         if seen == 0:
             break
         val_terms, val_psnr, val_psnr_proj = evaluate_losses(model, val_pairs, cfg, dev)
-        history["epoch"].append(epoch if not stopped else round(epoch - 1 + seen / len(train_pairs), 3))
-        history["seconds"].append(round(time.perf_counter() - t0, 3))
-        history["beta"].append(beta)
-        history["val_psnr"].append(val_psnr)
-        history["val_psnr_projected"].append(val_psnr_proj)
-        for t in LOSS_TERMS:
-            history["train"][t].append(sums[t] / seen)
-            history["val"][t].append(val_terms[t])
+        record_epoch(history, epoch if not stopped else round(epoch - 1 + seen / len(train_pairs), 3), t0, beta,
+                     sums, seen, val_terms, {"val_psnr": val_psnr, "val_psnr_projected": val_psnr_proj})
         improved = val_terms["total"] < best_val
         if improved:
             best_val, best_epoch = val_terms["total"], len(history["epoch"])

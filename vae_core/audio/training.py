@@ -23,7 +23,7 @@ import torch
 
 from ..errors import ConfigError
 from ..training import (_GLOBAL_RNG_LOCK, Callbacks, TrainResult, annealed_beta, optimizer_step, out_of_time,
-                        pick_device, report_step)
+                        pick_device, record_epoch, report_step)
 from .data import Clip, find_clips, mix_at_snr, read_clip, split_clips
 from .filtering import normalised_patches
 from .losses import AUDIO_LOSS_TERMS, audio_separation_loss
@@ -237,14 +237,8 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
         val_terms = val.losses(model, cfg, dev)
         nsdr = val.nsdr(model, cfg.mask_power)
         model.eval()
-        history["epoch"].append(epoch if not stopped else round(epoch - 1 + i / steps_per_epoch, 3))
-        history["seconds"].append(round(time.perf_counter() - t0, 3))
-        history["beta"].append(beta)
-        history["val_nsdr_voice"].append(float(nsdr[0]))
-        history["val_nsdr_accompaniment"].append(float(nsdr[1]))
-        for t in AUDIO_LOSS_TERMS:
-            history["train"][t].append(sums[t] / seen)
-            history["val"][t].append(val_terms[t])
+        record_epoch(history, epoch if not stopped else round(epoch - 1 + i / steps_per_epoch, 3), t0, beta, sums,
+                     seen, val_terms, {"val_nsdr_voice": float(nsdr[0]), "val_nsdr_accompaniment": float(nsdr[1])})
         improved = float(nsdr[0]) > best_score
         if improved:
             best_score, best_epoch = float(nsdr[0]), len(history["epoch"])
