@@ -38,26 +38,21 @@ def clip_picker_ui(clips: list[Clip]) -> tuple[Clip, float]:
 
 def players_ui(r: ClipResult, name: str, prefix: str) -> None:
     """Players that keep relative loudness (WAV bytes: st.audio would normalise numpy arrays)."""
-    rows = [("Mixture", r.mixture), ("Separated voice", r.estimates[0]), ("Separated accompaniment", r.estimates[1])]
-    if r.truth is not None:
-        rows += [("True voice", r.truth[0]), ("True accompaniment", r.truth[1])]
-    cols = st.columns(len(rows))
-    for col, (label, wave) in zip(cols, rows):
+    tracks = r.tracks()
+    wavs = [wav_bytes(wave, r.sample_rate) for _, wave in tracks]  # encoded once: players and downloads share them
+    for col, (label, _), wav in zip(st.columns(len(tracks)), tracks, wavs):
         col.markdown(f"**{label}**")
-        col.audio(wav_bytes(wave, r.sample_rate), format="audio/wav")
+        col.audio(wav, format="audio/wav")
     row = st.container(horizontal=True)
-    row.download_button("Download voice (WAV)", wav_bytes(r.estimates[0], r.sample_rate), f"{name}-voice.wav",
-                       "audio/wav", icon=":material/download:", key=f"{prefix}_dl_voice")
-    row.download_button("Download accompaniment (WAV)", wav_bytes(r.estimates[1], r.sample_rate),
-                       f"{name}-accompaniment.wav", "audio/wav", icon=":material/download:", key=f"{prefix}_dl_acc")
+    row.download_button("Download voice (WAV)", wavs[1], f"{name}-voice.wav",
+                        "audio/wav", icon=":material/download:", key=f"{prefix}_dl_voice")
+    row.download_button("Download accompaniment (WAV)", wavs[2],
+                        f"{name}-accompaniment.wav", "audio/wav", icon=":material/download:", key=f"{prefix}_dl_acc")
 
 
 def spectrograms_ui(r: ClipResult, prefix: str) -> None:
     """Plotly heatmaps on one colour scale, so a quiet track looks quiet."""
-    tracks = [("Mixture", r.mixture), ("Separated voice", r.estimates[0]), ("Separated accompaniment", r.estimates[1])]
-    if r.truth is not None:
-        tracks += [("True voice", r.truth[0]), ("True accompaniment", r.truth[1])]
-    specs = [(label, *spectrogram_db(w, r.sample_rate)) for label, w in tracks]
+    specs = [(label, *spectrogram_db(w, r.sample_rate)) for label, w in r.tracks()]
     zmin, zmax = shared_db_range([s[1] for s in specs])
     cols = st.columns(2)
     for k, (label, db, times, freqs) in enumerate(specs):

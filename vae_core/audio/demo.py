@@ -29,6 +29,14 @@ class ClipResult:
     truth: np.ndarray | None = None  # (2, samples) for dataset clips
     scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # method -> metric -> per source
 
+    def tracks(self) -> list[tuple[str, np.ndarray]]:
+        """What the page plays and draws, labelled: the mixture, both estimates, and the truth when known."""
+        rows = [("Mixture", self.mixture), ("Separated voice", self.estimates[0]),
+                ("Separated accompaniment", self.estimates[1])]
+        if self.truth is not None:
+            rows += [("True voice", self.truth[0]), ("True accompaniment", self.truth[1])]
+        return rows
+
 
 def test_clips(root: Path | None = None) -> list[Clip]:
     """The MIR-1K ``test`` clips (the ones no shipped model was trained on)."""

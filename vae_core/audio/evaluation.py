@@ -82,7 +82,6 @@ def evaluate_audio_checkpoint(folder, data_root=None, limit: int | None = None,
 
     from ..checkpoints import load_model, update_sidecar
     from .data import find_clips, split_clips
-
     from .separation import AudioSeparator
 
     model, meta = load_model(Path(folder))
