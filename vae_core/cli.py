@@ -129,7 +129,8 @@ def cmd_train_audio(args: argparse.Namespace, argv: Sequence[str]) -> int:
                            lr=defaults.lr if args.lr is None else args.lr,
                            seed=args.seed, kl_anneal_epochs=args.kl_anneal_epochs, free_bits=args.free_bits,
                            time_budget_s=args.time_budget, train_clips=args.train_limit, val_clips=args.val_limit,
-                           init_from=args.init_from,
+                           init_from=args.init_from, speeds=tuple(args.speeds or defaults.speeds),
+                           ema_decay=defaults.ema_decay if args.ema_decay is None else args.ema_decay,
                            mask_power=defaults.mask_power if args.mask_power is None else args.mask_power)
     cfg.validate()
     # A missing dataset is fetched (or fails) before the run folder exists.
@@ -315,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="audio: power p of the soft masks |S|^p / sum |S|^p while training (default 2)")
     t.add_argument("--init-from", default=None, help="audio: start from this checkpoint's weights (name or folder)")
     t.add_argument("--mask-weight", type=float, default=None, help="audio: weight of the masked-magnitude terms (10)")
+    t.add_argument("--speeds", type=float, nargs="+", default=None,
+                   help="audio: playback speeds of the training clips, e.g. 0.9 1 1.1 (speed perturbation; default 1)")
+    t.add_argument("--ema-decay", type=float, default=None,
+                   help="audio: validate and save a moving average of the weights with this per-step decay "
+                        "(e.g. 0.998; default 0: off)")
     t.add_argument("--epochs", type=int, default=None, help="default: image 10, audio 20")
     t.add_argument("--batch-size", type=int, default=None, help="default: image 128, audio 16")
     t.add_argument("--lr", type=float, default=None, help="default 1e-3")

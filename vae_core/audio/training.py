@@ -4,7 +4,13 @@ best epoch).
 Each step draws random patches: a voice segment and an accompaniment segment, from the same song or (with
 probability ``remix_prob``) from two songs, each clip first levelled to 0 dB voice-to-music as in the test
 protocol, then the voice scaled by a random gain in ``± gain_db``. Because the STFT is linear the mixture
-spectrogram is the sum of the scaled source spectrograms, which are computed once per clip.
+spectrogram is the sum of the scaled source spectrograms, which are computed once per clip. With ``speeds``
+the pool also holds every clip resampled to play that much faster or slower (speed perturbation, Ko et al.
+2015, "Audio augmentation for speech recognition"): pitch and formants move together, which imitates other
+singers than the two in the training split.
+
+With ``ema_decay`` the model that is validated and saved is an exponential moving average of the trained
+weights (and BatchNorm statistics), which smooths the epoch-to-epoch swings of a small, noisy training set.
 
 The loop reports through the image trainer's :class:`~vae_core.training.Callbacks` and honours its stop event;
 the best model (by the dev clips' voice NSDR) is saved every time it improves.
@@ -31,6 +37,11 @@ from .model import AudioConvConfig, AudioConvSeparationVAE
 from .transforms import STFTConfig, stft
 
 
+# The speed perturbation and weight average of the shipped checkpoint (offered as such on the Train page).
+PERTURBED_SPEEDS = (0.85, 0.92, 1.0, 1.08, 1.17)
+EMA_DECAY = 0.998
+
+
 @dataclass
 class AudioTrainConfig:
     """Everything that determines an audio training run; saved in the checkpoint beside the weights."""
@@ -53,6 +64,8 @@ class AudioTrainConfig:
     val_clips: int | None = None  # score only the first N dev clips each epoch
     lr_schedule: str = "cosine"
     init_from: str | None = None  # start from this checkpoint's weights (a name or folder), e.g. to train on
+    speeds: tuple[float, ...] = (1.0,)  # playback speeds of the training clips (1.0 = as recorded)
+    ema_decay: float = 0.0  # per-step decay of the weight average that is validated and saved (0: off)
 
     def validate(self) -> None:
         checks = [
@@ -72,6 +85,9 @@ class AudioTrainConfig:
             (0 <= self.seed < 2**63, f"seed must be between 0 and 2**63 - 1, not {self.seed}."),
             (self.train_clips is None or self.train_clips >= 1, "train_clips must be at least 1."),
             (self.val_clips is None or self.val_clips >= 1, "val_clips must be at least 1."),
+            (len(self.speeds) >= 1 and all(0.5 <= v <= 2 for v in self.speeds),
+             f"speeds must be one or more numbers between 0.5 and 2, not {list(self.speeds)}."),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), not {self.ema_decay}."),
         ]
         for ok, message in checks:
             if not ok:
@@ -84,23 +100,30 @@ def _tuples(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class SpectrogramPool:
-    """Complex spectrograms of every training clip's voice and accompaniment, levelled to 0 dB.
+    """Complex spectrograms of every training clip's voice and accompaniment, levelled to 0 dB, at each of
+    ``speeds`` (a clip at speed 1.1 plays 10 % faster and higher; voice and accompaniment move together).
 
     ``sample`` returns mixture ``(batch, F, T)`` and sources ``(batch, source, F, T)``, complex.
+    ``total_frames`` counts the clips as recorded, so an epoch means the same with or without extra speeds.
     """
 
-    def __init__(self, clips: list[Clip], frames: int, cfg: STFTConfig = STFTConfig()):
+    def __init__(self, clips: list[Clip], frames: int, cfg: STFTConfig = STFTConfig(),
+                 speeds: tuple[float, ...] = (1.0,)):
         self.frames = frames
         self.specs: list[torch.Tensor] = []  # (source, F, T_clip) complex64
+        self.total_frames = 0
         for clip in clips:
             voice, acc = read_clip(clip)
-            _, acc = mix_at_snr(voice, acc, 0.0)
-            spec = stft(torch.from_numpy(np.stack([voice, acc])), cfg)
-            if spec.shape[-1] >= frames:
-                self.specs.append(spec)
+            for speed in speeds:
+                v, a = (voice, acc) if speed == 1.0 else change_speed(np.stack([voice, acc]), speed)
+                _, a = mix_at_snr(v, a, 0.0)
+                spec = stft(torch.from_numpy(np.stack([v, a]).astype(np.float32)), cfg)
+                if spec.shape[-1] >= frames:
+                    self.specs.append(spec)
+                    self.total_frames += spec.shape[-1] if speed == 1.0 else 0
         if not self.specs:
             raise ConfigError(f"No training clip is at least {frames} STFT frames long.")
-        self.total_frames = sum(s.shape[-1] for s in self.specs)
+        self.total_frames = self.total_frames or sum(s.shape[-1] for s in self.specs)
 
     def sample(self, n: int, g: torch.Generator, gain_db: float,
                remix_prob: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,6 +141,13 @@ class SpectrogramPool:
             out.append(torch.stack([segs[0] * gain, segs[1]]))
         sources = torch.stack(out)
         return sources.sum(1), sources
+
+
+def change_speed(audio: np.ndarray, speed: float, rate: int = 16000) -> np.ndarray:
+    """``(channels, samples)`` played ``speed`` times faster (fewer samples, higher pitch) at the same rate."""
+    import librosa
+
+    return librosa.resample(audio, orig_sr=rate * speed, target_sr=rate, axis=-1)
 
 
 def batch_tensors(mixture: torch.Tensor, sources: torch.Tensor,
@@ -183,7 +213,7 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
     val_clips = [c for c in train_split if c.split == "dev"][: cfg.val_clips]
     if not val_clips:
         val_clips, train_clips = train_clips[-1:], train_clips[:-1] or train_clips
-    pool = SpectrogramPool(train_clips, model_cfg.frames)
+    pool = SpectrogramPool(train_clips, model_cfg.frames, speeds=tuple(cfg.speeds))
     val = _Validation(val_clips, model_cfg.frames, cfg.seed)
 
     with _GLOBAL_RNG_LOCK:
@@ -198,6 +228,10 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
         _load_initial_weights(model, cfg.init_from)
     model = model.to(memory_format=torch.channels_last)  # about 1.6x faster convolutions on CPU
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=_ema_update(cfg.ema_decay), use_buffers=True)
+           if cfg.ema_decay > 0 else None)
+    # The model that is validated and kept: the running average when there is one.
+    kept = ema.module if ema is not None else model
     steps_per_epoch = max(1, pool.total_frames // model_cfg.frames // cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
@@ -226,6 +260,8 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
             terms = audio_separation_loss(out, targets, x, mmag, smag, beta, cfg.mask_weight, cfg.free_bits,
                                           cfg.mask_power)
             optimizer_step(opt, sched, terms["total"])
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             for t in AUDIO_LOSS_TERMS:
                 sums[t] += terms[t].item() * len(x)
@@ -234,21 +270,21 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
                         total_steps=total_steps, beta=beta, t0=t0)
         if seen == 0:
             break
-        val_terms = val.losses(model, cfg, dev)
-        nsdr = val.nsdr(model, cfg.mask_power)
+        val_terms = val.losses(kept, cfg, dev)
+        nsdr = val.nsdr(kept, cfg.mask_power)
         model.eval()
         record_epoch(history, epoch if not stopped else round(epoch - 1 + i / steps_per_epoch, 3), t0, beta, sums,
                      seen, val_terms, {"val_nsdr_voice": float(nsdr[0]), "val_nsdr_accompaniment": float(nsdr[1])})
         improved = float(nsdr[0]) > best_score
         if improved:
             best_score, best_epoch = float(nsdr[0]), len(history["epoch"])
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
             if out_dir is not None:
-                save_checkpoint(out_dir, model, sidecar(history, best_epoch))
+                save_checkpoint(out_dir, kept, sidecar(history, best_epoch))
         callbacks.on_epoch({"epoch": history["epoch"][-1], "train": {t: history["train"][t][-1] for t in AUDIO_LOSS_TERMS},
                             "val": val_terms, "val_nsdr_voice": float(nsdr[0]),
                             "val_nsdr_accompaniment": float(nsdr[1]), "seconds": history["seconds"][-1],
-                            "improved": improved, "model": model, "history": history})
+                            "improved": improved, "model": kept, "history": history})
         if stopped:
             break
     if best_state is not None:
@@ -257,6 +293,22 @@ def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop:
     if out_dir is not None and best_state is not None:
         save_checkpoint(out_dir, model, sidecar(history, best_epoch))
     return TrainResult(model, history, best_epoch, stopped, time.perf_counter() - t0)
+
+
+def _ema_update(decay: float):
+    """In-place EMA step for ``AveragedModel``. The decay ramps up as ``(1 + n) / (10 + n)`` (as in TensorFlow's
+    ExponentialMovingAverage) so the average does not drag the initial weights through the first epochs."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - d)
+            else:  # BatchNorm's batch counters
+                a.copy_(c)
+
+    return update
 
 
 def _load_initial_weights(model: AudioConvSeparationVAE, name_or_path: str) -> None:
