@@ -10,7 +10,7 @@ from lab_ui.common import job_runner
 from vae_core import LabError
 from vae_core.image_demo import GRID_COLUMNS, tile
 from vae_core.jobs import ACTIVE, JobState
-from vae_core.audio.training import AudioTrainConfig
+from vae_core.audio.training import EMA_DECAY, PERTURBED_SPEEDS, AudioTrainConfig
 from vae_core.training import PRESETS, TrainConfig
 
 BETAS = [0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 4.0, 10.0, 100.0]
@@ -51,11 +51,19 @@ def audio_config_ui() -> tuple[AudioTrainConfig, str]:
     batch = c2.select_slider("Batch size (patches)", [4, 8, 16, 32, 64], value=d.batch_size, key="audio_train_batch")
     anneal = c3.number_input("KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="audio_train_anneal")
     free_bits = c4.number_input("Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="audio_train_freebits")
+    c1, c2 = st.columns(2)
+    perturb = c1.checkbox("Speed perturbation", False, key="audio_train_speeds",
+                          help=f"Also train on every clip played at {', '.join(f'{v:g}' for v in PERTURBED_SPEEDS)}× "
+                               "speed (pitch and formants shift together): more singers than the two recorded.")
+    ema = c2.checkbox("Keep a moving average of the weights", False, key="audio_train_ema",
+                      help=f"Validate and save an exponential moving average (decay {EMA_DECAY}) of the weights, "
+                           "which swings less from epoch to epoch than the weights themselves.")
     run_name = st.text_input("Run name (optional)", key="audio_train_name", max_chars=40)
     cfg = AudioTrainConfig(model_config={"latent_channels": int(latent_channels)}, beta=float(beta),
                            mask_weight=float(mask_weight), epochs=int(epochs), batch_size=int(batch), lr=float(lr),
                            seed=int(seed), kl_anneal_epochs=float(anneal), free_bits=float(free_bits),
-                           time_budget_s=float(budget))
+                           time_budget_s=float(budget), speeds=PERTURBED_SPEEDS if perturb else d.speeds,
+                           ema_decay=EMA_DECAY if ema else 0.0)
     return cfg, run_name.strip()
 
 

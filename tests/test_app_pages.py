@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from vae_core.audio.training import EMA_DECAY, PERTURBED_SPEEDS
 from app_fixtures import (REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint,  # noqa: F401
                           save_tiny_checkpoint)
 
@@ -382,6 +383,8 @@ def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
     at.number_input(key="audio_train_epochs").set_value(1).run()
     at.number_input(key="audio_train_budget").set_value(10).run()
     at.select_slider(key="audio_train_latent").set_value(4).run()
+    at.checkbox(key="audio_train_speeds").check().run()
+    at.checkbox(key="audio_train_ema").check().run()
     at.text_input(key="audio_train_name").set_value("tiny audio").run()
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -390,6 +393,7 @@ def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
     runner = job_runner()
     (job,) = runner.jobs()
     assert job.task == "audio" and job.config["model_config"] == {"latent_channels": 4}
+    assert list(job.config["speeds"]) == list(PERTURBED_SPEEDS) and job.config["ema_decay"] == EMA_DECAY
     job = runner.wait(job.id, timeout=180)
     assert job.status in ("done", "stopped") and job.has_checkpoint, job.message
     meta = json.loads((Path(job.folder) / "checkpoint.json").read_text())
