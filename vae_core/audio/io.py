@@ -95,7 +95,7 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes"
 
 
-def resample(audio: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
+def resample(audio: np.ndarray, rate_from: float, rate_to: float) -> np.ndarray:
     """Resample ``(..., samples)`` float32 (librosa with soxr, high quality); a no-op at equal rates."""
     if rate_from == rate_to:
         return np.asarray(audio, dtype=np.float32)

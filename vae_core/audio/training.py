@@ -32,6 +32,7 @@ from ..training import (_GLOBAL_RNG_LOCK, Callbacks, TrainResult, annealed_beta,
                         pick_device, record_epoch, report_step)
 from .data import Clip, find_clips, mix_at_snr, read_clip, split_clips
 from .filtering import normalised_patches
+from .io import resample
 from .losses import AUDIO_LOSS_TERMS, audio_separation_loss
 from .model import AudioConvConfig, AudioConvSeparationVAE
 from .transforms import STFTConfig, stft
@@ -111,7 +112,7 @@ class SpectrogramPool:
                  speeds: tuple[float, ...] = (1.0,)):
         self.frames = frames
         self.specs: list[torch.Tensor] = []  # (source, F, T_clip) complex64
-        self.total_frames = 0
+        recorded = 0  # frames of the clips at speed 1
         for clip in clips:
             voice, acc = read_clip(clip)
             for speed in speeds:
@@ -120,10 +121,10 @@ class SpectrogramPool:
                 spec = stft(torch.from_numpy(np.stack([v, a]).astype(np.float32)), cfg)
                 if spec.shape[-1] >= frames:
                     self.specs.append(spec)
-                    self.total_frames += spec.shape[-1] if speed == 1.0 else 0
+                    recorded += spec.shape[-1] if speed == 1.0 else 0
         if not self.specs:
             raise ConfigError(f"No training clip is at least {frames} STFT frames long.")
-        self.total_frames = self.total_frames or sum(s.shape[-1] for s in self.specs)
+        self.total_frames = recorded or sum(s.shape[-1] for s in self.specs)
 
     def sample(self, n: int, g: torch.Generator, gain_db: float,
                remix_prob: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,9 +146,8 @@ class SpectrogramPool:
 
 def change_speed(audio: np.ndarray, speed: float, rate: int = 16000) -> np.ndarray:
     """``(channels, samples)`` played ``speed`` times faster (fewer samples, higher pitch) at the same rate."""
-    import librosa
-
-    return librosa.resample(audio, orig_sr=rate * speed, target_sr=rate, axis=-1)
+    # Read as if recorded at rate * speed, resampled to rate.
+    return resample(audio, rate * speed, rate)
 
 
 def batch_tensors(mixture: torch.Tensor, sources: torch.Tensor,
