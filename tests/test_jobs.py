@@ -18,7 +18,7 @@ import pytest
 
 from vae_core.checkpoints import SIDECAR, list_checkpoints, load_model, read_sidecar
 from vae_core.errors import ConfigError, LabError
-from vae_core.jobs import ACTIVE, JOB_FILE, JobState, LocalJobRunner
+from vae_core.jobs import ACTIVE, JOB_FILE, JobState, LocalJobRunner, folder_size_mb
 from vae_core.training import TrainConfig, train
 
 TINY = dict(model="mlp", model_config={"latent_dim": 4, "hidden": [32]}, epochs=1, batch_size=64,
@@ -404,3 +404,37 @@ def test_time_cap_stops_a_long_job(make_runner, monkeypatch):
     assert state.config["time_budget_s"] == 1 and state.has_checkpoint
     assert 1 <= len(state.history["epoch"]) < 50
     assert read_sidecar(Path(state.folder))["test_metrics"]["n"] == EVAL_LIMIT  # scored like a finished run
+
+
+def test_folder_size_counts_files_and_survives_files_vanishing(tmp_path):
+    """Jobs write atomically (temp file + rename) while another session submits."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "w.bin").write_bytes(b"x" * 2000)
+    (tmp_path / "top.json").write_bytes(b"y" * 500)
+    (tmp_path / "gone").symlink_to(tmp_path / "missing")
+    assert folder_size_mb(tmp_path) == pytest.approx(2500 / 1e6)
+    assert folder_size_mb(tmp_path / "nothing-here") == 0.0
+
+    stop = threading.Event()
+
+    def churn() -> None:
+        # Many short-lived files and folders, as atomic writes and deleted runs leave.
+        i = 0
+        while not stop.is_set():
+            run = tmp_path / f"run{i % 3}"
+            run.mkdir(exist_ok=True)
+            for k in range(20):
+                tmp = run / f".job.json.{k}.tmp"
+                tmp.write_bytes(b"z" * 100)
+                tmp.replace(run / "job.json")
+            shutil.rmtree(run)
+            i += 1
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        sizes = [folder_size_mb(tmp_path) for _ in range(300)]
+    finally:
+        stop.set()
+        worker.join()
+    assert min(sizes) >= 2500 / 1e6

@@ -119,9 +119,19 @@ def _env_number(name: str, default: float) -> float:
 
 
 def folder_size_mb(folder: Path) -> float:
-    if not folder.is_dir():
-        return 0.0
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+    """Megabytes of files under ``folder``.
+
+    Running jobs write atomically (temp file + rename) and runs can be deleted while this
+    walks, so a file or folder that vanishes between listing and ``stat`` is skipped.
+    """
+    total = 0
+    for root, _dirs, files in os.walk(folder):  # os.walk ignores folders that vanish
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total / 1e6
 
 
 def _slug(text: str) -> str:
