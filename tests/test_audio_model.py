@@ -84,6 +84,28 @@ def test_encode_decode_shapes_default_patch(model):
     assert out.mixture.min() >= 0 and out.mixture.max() <= 1
 
 
+@pytest.mark.parametrize("scale", [(2.0, 2.0), (2.0, 1.0), (1.0, 2.0), (1.0, 1.0)])
+def test_upsample_conv_equals_upsampling_then_convolving(scale):
+    from vae_core.audio.model import upsample_conv
+
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(3, 5, 9, 7, generator=g), torch.randn(4, 5, 3, 3, generator=g)
+    reference = torch.nn.functional.conv2d(torch.nn.functional.interpolate(x, scale_factor=scale, mode="nearest"),
+                                           w, padding=1)
+    out = upsample_conv(x, w, scale)
+    assert out.shape == reference.shape and torch.allclose(out, reference, atol=1e-5)
+
+
+def test_decoder_inference_path_matches_its_layers(model):
+    """In eval mode the decoders skip building upsampled maps; the result is that of their layers."""
+    z = torch.randn(2, model.config.latent_channels, 65, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for decoder in model.decoders:
+            reference = torch.sigmoid(torch.nn.functional.adaptive_avg_pool2d(
+                decoder.out(decoder.body(z)), (513, 64))).squeeze(1)
+            assert torch.allclose(decoder(z, (513, 64)), reference, atol=1e-5)
+
+
 def test_latent_dim_follows_the_config_for_odd_sizes():
     m = untrained(1, **TINY)
     c, f, t = m.config.latent_shape

@@ -110,8 +110,42 @@ class ConvDecoder(nn.Module):
         self.out = nn.Conv2d(cin, 1, 3, 1, 1)
 
     def forward(self, z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        y = self.out(self.body(z))
+        if self.training:
+            y = self.body(z)
+        else:  # inference: the same function, without building the upsampled maps (faster on a CPU)
+            y = z
+            layers = list(self.body)
+            for k in range(0, len(layers), 4):
+                up, conv, bn, relu = layers[k:k + 4]
+                y = relu(bn(upsample_conv(y, conv.weight, up.scale_factor)))
+        y = self.out(y)
         return torch.sigmoid(F.adaptive_avg_pool2d(y, size)).squeeze(1)
+
+
+def _fold(scale: int) -> torch.Tensor:
+    """Per output phase, how the 3 taps of a kernel over a nearest-upsampled axis fall on the input axis:
+    ``(phases, 3, 3)``, new tap ``j`` = sum over ``k`` of ``fold[phase, j, k] * tap[k]``."""
+    if scale == 1:
+        return torch.eye(3).unsqueeze(0)
+    # Upsampled by 2, phase 0 sees input offsets (-1, 0, 0) and phase 1 sees (0, 0, +1).
+    return torch.tensor([[[1.0, 0, 0], [0, 1, 1], [0, 0, 0]],
+                         [[0.0, 0, 0], [1, 1, 0], [0, 0, 1]]])
+
+
+def upsample_conv(x: torch.Tensor, weight: torch.Tensor, scale: tuple[float, float]) -> torch.Tensor:
+    """``conv3x3(nearest_upsample(x, scale))`` (padding 1, no bias) computed on the small map.
+
+    ``x`` ``(batch, in, H, W)``, ``weight`` ``(out, in, 3, 3)``, ``scale`` 1 or 2 per axis -> ``(batch, out,
+    H*sf, W*st)``. Along an axis upsampled by 2, each output pixel's three taps see only two distinct input
+    pixels, so the kernel folds into one kernel per output phase; all phases run as one convolution with
+    ``sf*st*out`` channels whose outputs are interleaved. Equal to upsample + conv up to float rounding."""
+    sf, st = int(scale[0]), int(scale[1])
+    b, _, h, w = x.shape
+    out = weight.shape[0]
+    ff, ft = _fold(sf).to(weight), _fold(st).to(weight)
+    kernels = torch.einsum("aik,bjl,ockl->abocij", ff, ft, weight).reshape(sf * st * out, *weight.shape[1:])
+    y = F.conv2d(x, kernels, padding=1)  # (batch, sf*st*out, H, W), phase-major
+    return y.view(b, sf, st, out, h, w).permute(0, 3, 4, 1, 5, 2).reshape(b, out, h * sf, w * st)
 
 
 class AudioConvSeparationVAE(SeparationVAE):
