@@ -13,6 +13,7 @@ from vae_core.audio.data import ORIGINAL_URL, Clip
 from vae_core.audio.demo import (ClipResult, separate_clip, separate_recording, shared_db_range,
                                  spectrogram_db, test_clips)
 from vae_core.audio.io import MAX_SECONDS, AudioInputError, read_audio, wav_bytes
+from vae_core.audio.separation import ONE_PASS_OVERLAP, ONE_PASS_SPEEDS
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "oga", "mp3", "aiff", "aif"]
 
@@ -77,19 +78,33 @@ def scores_ui(r: ClipResult) -> None:
     st.dataframe(rows, hide_index=True, width="stretch")
 
 
-def dataset_ui(separator) -> None:
+def speeds_ui(separator) -> tuple[tuple[float, ...], int]:
+    """The test-time speeds and patch overlap to separate with: the checkpoint's tuned ones, or one quick pass."""
+    speeds = tuple(separator.speeds)
+    if len(speeds) == 1:
+        return speeds, separator.overlap
+    listed = ", ".join(f"{s:g}×" for s in speeds)
+    on = st.sidebar.toggle(f"Average over {len(speeds)} playback speeds", value=True, key="audio_tta",
+                           help=f"The mixture is also separated played slower and faster ({listed}: the singer a "
+                                "little lower and higher, as in training) and the voices are averaged: a cleaner "
+                                "voice for a longer wait. Off: one quick pass.")
+    return (speeds, separator.overlap) if on else (ONE_PASS_SPEEDS, ONE_PASS_OVERLAP)
+
+
+def dataset_ui(separator, setting: tuple[tuple[float, ...], int]) -> None:
     try:
         clips = _test_clips()
     except LabError as exc:
         st.error(f"{exc} You can still upload your own recording in the other tab.")
         return
     clip, snr = clip_picker_ui(clips)
-    key = ("clip", separator.name, clip.clip_id, snr)
+    key = ("clip", separator.name, clip.clip_id, snr, setting)
     result = st.session_state.get("audio_result")
     if not result or result[0] != key:
         with st.spinner(f"Separating {clip.clip_id}…"):
             try:
-                st.session_state["audio_result"] = (key, separate_clip(separator, clip, snr))
+                st.session_state["audio_result"] = (key, separate_clip(separator, clip, snr, speeds=setting[0],
+                                                                        overlap=setting[1]))
             except LabError as exc:
                 st.error(str(exc))
                 return
@@ -99,7 +114,7 @@ def dataset_ui(separator) -> None:
     spectrograms_ui(r, "clip")
 
 
-def upload_ui(separator) -> None:
+def upload_ui(separator, setting: tuple[tuple[float, ...], int]) -> None:
     st.caption(f"WAV, FLAC, OGG or MP3 (what libsndfile reads), up to {MAX_SECONDS / 60:.0f} minutes and "
                f"{st.get_option('server.maxUploadSize')} MB. Stereo is mixed down; any sample rate is resampled "
                "for the model and the results come back at the file's own rate.")
@@ -107,7 +122,7 @@ def upload_ui(separator) -> None:
     if uploaded is None:
         return
     data = uploaded.getvalue()
-    key = ("upload", separator.name, hashlib.sha256(data).hexdigest())
+    key = ("upload", separator.name, hashlib.sha256(data).hexdigest(), setting)
     result = st.session_state.get("audio_upload_result")
     if not result or result[0] != key:
         try:
@@ -116,7 +131,7 @@ def upload_ui(separator) -> None:
             st.error(str(exc))
             return
         bar = st.progress(0.0, text=f"Separating {rec.seconds:.1f} s…")
-        r = separate_recording(separator, rec.audio, rec.sample_rate,
+        r = separate_recording(separator, rec.audio, rec.sample_rate, speeds=setting[0], overlap=setting[1],
                                progress=lambda f: bar.progress(f, text=f"Separating {rec.seconds:.1f} s… {f:.0%}"))
         bar.empty()
         notes = [f"{rec.seconds:.1f} s at {rec.sample_rate} Hz"] + rec.notes
@@ -140,11 +155,12 @@ def main() -> None:
             st.info(f"No audio checkpoint yet. Train one with `python -m vae_core train audio` (MIR-1K: "
                     f"{ORIGINAL_URL}).")
         return
+    setting = speeds_ui(separator)
     tab_clip, tab_upload = st.tabs(["MIR-1K test clip", "Upload a recording"])
     with tab_clip:
-        dataset_ui(separator)
+        dataset_ui(separator, setting)
     with tab_upload:
-        upload_ui(separator)
+        upload_ui(separator, setting)
 
 
 main()

@@ -416,8 +416,10 @@ def test_cli_bench_audio(cli_checkpoint, tmp_path, capsys):
         assert len(r["gnsdr"]) == len(r["gsir"]) == len(r["gsar"]) == 2
     assert report["methods"]["oracle_irm"]["gnsdr"][0] > 8
     assert report["methods"]["mixture"]["gnsdr"] == [0.0, 0.0]
-    t = report["separate_10s_seconds"]
-    assert 0 < t["median"] <= t["max"]
+    assert report["speeds"] == [1.0]  # untuned: one pass
+    for key in ("separate_10s_seconds", "separate_10s_one_pass_seconds"):
+        t = report[key]
+        assert 0 < t["median"] <= t["max"]
 
 
 def test_cli_eval_tune_and_list_audio(cli_checkpoint, capsys):
@@ -428,9 +430,21 @@ def test_cli_eval_tune_and_list_audio(cli_checkpoint, capsys):
     assert m["clips"] == 2 and len(m["gnsdr"]) == 2 and m["checkpoint"] == folder.name
     assert read_sidecar(folder)["test_metrics"]["gnsdr"] == m["gnsdr"]  # stored for the pickers and `list`
 
-    assert main(["tune", "audio", str(folder), "--powers", "1,2"]) == 0
+    assert main(["tune", "audio", str(folder), "--powers", "1,2", "--speed-sets", "1", "0.9,1,1.1",
+                 "--overlaps", "2"]) == 0
     out = capsys.readouterr().out
-    assert "<- chosen" in out and read_sidecar(folder)["inference"]["mask_power"] in (1.0, 2.0)
+    assert out.count("dev GNSDR voice") == 4 and out.count("<- chosen") == 1
+    inference = read_sidecar(folder)["inference"]
+    assert inference["mask_power"] in (1.0, 2.0) and inference["speeds"] in ([1.0], [0.9, 1.0, 1.1])
+    assert inference["overlap"] == 2
+    assert main(["tune", "audio", str(folder), "--powers", "1", "--speed-sets", "1,3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: speeds must be") and err[0].endswith(".")
+    assert read_sidecar(folder)["inference"] == inference  # a refused tune leaves the checkpoint as it was
+    assert main(["eval", str(folder), "--limit", "1", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [m[k] for k in ("mask_power", "speeds", "overlap")] == [inference[k] for k in ("mask_power", "speeds",
+                                                                                        "overlap")]  # as tuned
     assert main(["tune", "audio", "no-such-checkpoint"]) == 2
     assert capsys.readouterr().err.startswith("error: No checkpoint called")
 

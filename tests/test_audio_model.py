@@ -18,8 +18,8 @@ from vae_core.audio.losses import AUDIO_LOSS_TERMS, audio_separation_loss
 from vae_core.audio.metrics import bss_eval
 from vae_core.audio.model import AudioConvConfig, AudioConvSeparationVAE
 from vae_core.audio.separation import CHUNK_SECONDS, AudioSeparator
-from vae_core.audio.training import (AudioTrainConfig, SpectrogramPool, batch_tensors, change_speed,
-                                     train_audio)
+from vae_core.audio.io import change_speed
+from vae_core.audio.training import AudioTrainConfig, SpectrogramPool, batch_tensors, train_audio
 from vae_core.audio.transforms import STFTConfig, stft
 from vae_core.checkpoints import SIDECAR, read_sidecar, save_checkpoint
 from vae_core.errors import ConfigError, LabError
@@ -460,18 +460,26 @@ def test_ema_run_saves_the_averaged_weights(tmp_path):
 
 # --------------------------------------------------------------------------- mask power
 
-def test_tune_mask_power_uses_dev_clips_and_the_separator_follows_it(tmp_path, model):
-    from vae_core.audio.evaluation import tune_mask_power
+def test_tune_uses_dev_clips_and_the_separator_follows_it(tmp_path, model):
+    from vae_core.audio.evaluation import choose_setting, tune_inference
 
     folder = tmp_path / "tuned"
     save_checkpoint(folder, model, {"task": "audio", "train_config": {"mask_power": 2.0}})
-    assert vae_core.load_checkpoint(folder).mask_power == 2.0  # before tuning: the training power
-    result = tune_mask_power(folder, powers=(1.0, 3.0))
-    assert set(result["dev_gnsdr_by_power"]) == {"1", "3"} and result["chosen_on"].startswith("4 MIR-1K dev clips")
-    scores = result["dev_gnsdr_by_power"]
-    assert result["mask_power"] == float(max(scores, key=lambda k: scores[k][0]))
+    before = vae_core.load_checkpoint(folder)
+    assert before.mask_power == 2.0 and before.speeds == (1.0,)  # before tuning: the training power, one pass
+    result = tune_inference(folder, powers=(1.0, 3.0), speed_sets=((1.0,), (0.9, 1.0, 1.1)), overlaps=(1, 2))
+    rows = result["dev_gnsdr"]
+    assert [(r["mask_power"], r["speeds"], r["overlap"]) for r in rows] == [
+        (p, sp, ov) for p in (1.0, 3.0) for sp in ([1.0], [0.9, 1.0, 1.1]) for ov in (1, 2)]
+    assert len({tuple(r["gnsdr"]) for r in rows}) == len(rows)  # every setting separates differently
+    assert result["chosen_on"].startswith("4 MIR-1K dev clips")
+    chosen = choose_setting(rows)
+    keys = ("mask_power", "speeds", "overlap")
+    assert all(result[k] == chosen[k] for k in keys)
+    assert chosen["gnsdr"][0] >= max(r["gnsdr"][0] for r in rows) - result["tolerance_db"]
     sep = vae_core.load_checkpoint(folder)
-    assert sep.mask_power == result["mask_power"]
+    assert (sep.mask_power, sep.speeds, sep.overlap) == (result["mask_power"], tuple(result["speeds"]),
+                                                         result["overlap"])
     # The power changes the output: softer masks with a lower power.
     x = 0.1 * torch.randn(16000, generator=torch.Generator().manual_seed(0))
     sep.mask_power = 1.0
@@ -480,3 +488,70 @@ def test_tune_mask_power_uses_dev_clips_and_the_separator_follows_it(tmp_path, m
     hard = sep.separate(x, 16000)
     assert not torch.allclose(soft, hard, atol=1e-4)
     assert torch.allclose(soft.sum(0), x, atol=1e-4) and torch.allclose(hard.sum(0), x, atol=1e-4)
+
+
+def test_choose_setting_prefers_less_work_within_the_tolerance():
+    from vae_core.audio.evaluation import choose_setting
+    from vae_core.audio.filtering import inference_cost
+
+    five = [0.8, 0.9, 1.0, 1.1, 1.25]
+    rows = [{"mask_power": 1.0, "speeds": [1.0], "overlap": 2, "gnsdr": [7.00, 6.0]},
+            {"mask_power": 1.0, "speeds": [0.9, 1.0, 1.1], "overlap": 2, "gnsdr": [7.40, 6.0]},
+            {"mask_power": 1.0, "speeds": five, "overlap": 1, "gnsdr": [7.43, 6.0]},
+            {"mask_power": 2.0, "speeds": five, "overlap": 2, "gnsdr": [7.50, 6.0]}]
+    assert inference_cost([1.0], 2) == 1.0 and inference_cost([0.5], 1) == 1.0
+    assert inference_cost(five, 1) < inference_cost([0.9, 1.0, 1.1], 2) < inference_cost(five, 2)
+    assert choose_setting(rows, tolerance_db=0.05) is rows[3]  # the best; nothing within 0.05 dB
+    assert choose_setting(rows, tolerance_db=0.08) is rows[2]  # five speeds side by side: less work than rows[3]
+    assert choose_setting(rows, tolerance_db=0.1) is rows[2]  # and less than three overlapping speeds
+    assert choose_setting(rows, tolerance_db=0.0) is rows[3]
+    assert choose_setting(rows, tolerance_db=1.0) is rows[0]
+
+
+def test_change_speed_round_trip_keeps_the_signal():
+    """Test-time speed averaging plays the mixture faster or slower and its voice back at speed 1."""
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * SR) / SR
+    x = sum(rng.uniform(0.05, 0.2) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in (220, 660, 1500, 3100))
+    x = x.astype(np.float32)
+    for speed in (0.8, 1.25):
+        y = change_speed(change_speed(x, speed), 1 / speed)
+        assert abs(len(y) - len(x)) <= 2
+        n = min(len(x), len(y))
+        core = slice(SR // 10, n - SR // 10)  # the resampler's edges aside
+        err = y[core] - x[core]
+        assert 10 * np.log10(np.sum(x[core] ** 2) / np.sum(err ** 2)) > 30, speed
+
+
+def test_speed_averaging_is_the_mean_of_single_speed_passes(separator, test_clips):
+    voice, acc = read_clip(test_clips[0])
+    x, _ = mix_at_snr(voice[: 3 * SR], acc[: 3 * SR], 0.0)
+    one = separator.separate(x, SR)  # the fixture has no stored speeds: one pass
+    assert torch.equal(one, separator.separate(x, SR, speeds=(1.0,)))
+    passes = {s: separator.separate(x, SR, speeds=(s,))[0] for s in (0.9, 1.0, 1.1)}
+    for s in (0.9, 1.1):
+        assert not torch.allclose(passes[s], passes[1.0], atol=1e-3)  # another speed is another separation
+    calls = []
+    tta = separator.separate(x, SR, progress=calls.append, speeds=(0.9, 1.0, 1.1))
+    assert tta.shape == (2, len(x)) and torch.allclose(tta.sum(0), torch.from_numpy(x), atol=1e-4)
+    assert torch.allclose(tta[0], (passes[0.9] + passes[1.0] + passes[1.1]) / 3, atol=1e-5)
+    assert calls == sorted(calls) and calls[-1] == pytest.approx(1.0) and min(calls) <= 1 / 3 + 1e-6
+
+
+@pytest.mark.parametrize("speeds, overlap", [((), None), ((0.3,), None), ((1.0, 2.5), None), (("fast",), None),
+                                             ((float("nan"),), None), (1.0, None), (None, 0), (None, 9),
+                                             (None, 1.5), (None, True), (None, "2")])
+def test_bad_speeds_or_overlap_are_refused_with_a_sentence(separator, speeds, overlap):
+    with pytest.raises(LabError) as exc:
+        separator.separate(np.zeros(SR, dtype=np.float32) + 0.01, SR, speeds=speeds, overlap=overlap)
+    assert one_sentence(str(exc.value))
+
+
+def test_overlap_changes_the_patches_not_the_sum(separator, test_clips):
+    voice, acc = read_clip(test_clips[1])
+    x, _ = mix_at_snr(voice[: 3 * SR], acc[: 3 * SR], 0.0)
+    side_by_side, overlapped = (separator.separate(x, SR, overlap=ov) for ov in (1, 2))
+    assert torch.equal(overlapped, separator.separate(x, SR))  # untuned: 50 % overlap
+    assert not torch.allclose(side_by_side, overlapped, atol=1e-3)
+    for out in (side_by_side, overlapped):
+        assert torch.allclose(out.sum(0), torch.from_numpy(x), atol=1e-4)

@@ -196,7 +196,8 @@ def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
         m = evaluate_audio_checkpoint(sep.path, args.data_dir, args.limit)
         m["checkpoint"] = sep.name
         print(json.dumps(m) if args.json else
-              f"{sep.name}: {m['clips']} MIR-1K test clips at 0 dB (mask power {sep.mask_power:g})\n"
+              f"{sep.name}: {m['clips']} MIR-1K test clips at 0 dB (mask power {sep.mask_power:g}, "
+              f"{len(sep.speeds)} speed(s), overlap {sep.overlap})\n"
               f"  GNSDR voice {m['gnsdr'][0]:.2f} dB, accompaniment {m['gnsdr'][1]:.2f} dB; "
               f"GSIR {m['gsir'][0]:.2f} / {m['gsir'][1]:.2f}; GSAR {m['gsar'][0]:.2f} / {m['gsar'][1]:.2f}")
         return 0
@@ -221,7 +222,8 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
         for name, r in m.items():
             print(f"{name:11} GNSDR voice {r['gnsdr'][0]:6.2f} dB  accompaniment {r['gnsdr'][1]:6.2f} dB   "
                   f"GSIR {r['gsir'][0]:6.2f}/{r['gsir'][1]:6.2f}  GSAR {r['gsar'][0]:6.2f}/{r['gsar'][1]:6.2f}")
-        print(f"separate 10 s: {report['separate_10s_seconds']['median']:.3f} s (median of 5); "
+        print(f"separate 10 s: {report['separate_10s_seconds']['median']:.3f} s with {len(report['speeds'])} "
+              f"speed(s), {report['separate_10s_one_pass_seconds']['median']:.3f} s in one pass (median of 5); "
               f"RSS with {report['shipped_loaded']} shipped models loaded: {report['rss_mb_all_shipped_loaded']:.0f} MB")
     elif args.what == "image":
         report = bench_image(checkpoints=args.checkpoints or ["image-mlp", "image-conv"], limit=args.limit, data_root=args.data_dir)
@@ -239,15 +241,27 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .audio.evaluation import tune_mask_power
+    from .audio.evaluation import TUNE_OVERLAPS, TUNE_POWERS, TUNE_SPEED_SETS, tune_inference
+    from .audio.separation import check_overlap, check_speeds
     from .checkpoints import resolve_checkpoint
 
     folder = resolve_checkpoint(args.checkpoint)
-    result = tune_mask_power(folder, args.data_dir, tuple(args.powers))
-    for power, (voice, acc) in result["dev_gnsdr_by_power"].items():
-        mark = "  <- chosen" if float(power) == result["mask_power"] else ""
-        print(f"mask power {power:>4}: dev GNSDR voice {voice:6.2f} dB, accompaniment {acc:6.2f} dB{mark}")
-    print(f"Stored mask power {result['mask_power']:g} in {folder / 'checkpoint.json'}")
+    powers = tuple(args.powers or TUNE_POWERS)
+    speed_sets = tuple(check_speeds(s) for s in args.speed_sets) if args.speed_sets else TUNE_SPEED_SETS
+    overlaps = tuple(check_overlap(v) for v in args.overlaps or TUNE_OVERLAPS)
+    print(f"Scoring {len(powers) * len(speed_sets) * len(overlaps)} settings on the MIR-1K dev clips…",
+          file=sys.stderr, flush=True)
+    result = tune_inference(folder, args.data_dir, powers, speed_sets, overlaps)
+    keys = ("mask_power", "speeds", "overlap")
+    for row in result["dev_gnsdr"]:
+        voice, acc = row["gnsdr"]
+        chosen = all(row[k] == result[k] for k in keys)
+        speeds = ",".join(f"{v:g}" for v in row["speeds"])
+        print(f"mask power {row['mask_power']:>4g}, overlap {row['overlap']}, speeds {speeds:<38} (cost "
+              f"{row['cost']:5.2f}): dev GNSDR voice {voice:6.2f} dB, accompaniment {acc:6.2f} dB"
+              f"{'  <- chosen' if chosen else ''}")
+    print(f"Stored mask power {result['mask_power']:g}, {len(result['speeds'])} speed(s) and overlap "
+          f"{result['overlap']} in {folder / 'checkpoint.json'}")
     return 0
 
 
@@ -377,10 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="also print the report as one JSON line, last")
     b.set_defaults(func=cmd_bench)
 
-    tu = sub.add_parser("tune", help="choose an audio checkpoint's mask power on the MIR-1K dev clips")
+    tu = sub.add_parser("tune", help="choose an audio checkpoint's mask power and test-time speeds on the "
+                                     "MIR-1K dev clips")
     tu.add_argument("task", choices=["audio"])
     tu.add_argument("checkpoint")
-    tu.add_argument("--powers", type=_float_list, default=[0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
+    tu.add_argument("--powers", type=_float_list, default=None,
+                    help="mask powers to try, comma-separated (default 0.5,0.75,1,1.5,2,3)")
+    tu.add_argument("--speed-sets", type=_float_list, nargs="+", default=None,
+                    help="test-time playback speed sets to try, each comma-separated, e.g. 1 0.9,1,1.1 "
+                         "(default: 1, three, five and nine speeds between 0.8 and 1.25)")
+    tu.add_argument("--overlaps", type=_int_tuple, default=None,
+                    help="patch overlaps to try, comma-separated (default 1,2: side by side, 50 %%)")
     tu.set_defaults(func=cmd_tune)
 
     ls = sub.add_parser("list", help="list shipped and user checkpoints")

@@ -67,19 +67,22 @@ def score_methods(truth: np.ndarray, estimates: np.ndarray, mixture: np.ndarray)
     return {k: out[k] for k in ("model", "oracle IRM", "mixture")}
 
 
-def separate_clip(separator, clip: Clip, snr_db: float = 0.0,
-                  progress: Callable[[float], None] | None = None) -> ClipResult:
-    """Separate one test clip mixed at ``snr_db`` and score it."""
+def separate_clip(separator, clip: Clip, snr_db: float = 0.0, progress: Callable[[float], None] | None = None,
+                  speeds: tuple[float, ...] | None = None, overlap: int | None = None) -> ClipResult:
+    """Separate one test clip mixed at ``snr_db`` and score it (``speeds``, ``overlap``: see
+    ``AudioSeparator.separate``)."""
     mixture, voice, acc = mixed_clip(clip, snr_db)
-    est = separator.separate(torch.from_numpy(mixture), SAMPLE_RATE, progress=progress).numpy()
+    est = separator.separate(torch.from_numpy(mixture), SAMPLE_RATE, progress=progress, speeds=speeds,
+                             overlap=overlap).numpy()
     truth = np.stack([voice, acc])
     return ClipResult(mixture, est, SAMPLE_RATE, truth, score_methods(truth, est, mixture))
 
 
 def separate_recording(separator, audio: np.ndarray, sample_rate: int,
-                       progress: Callable[[float], None] | None = None) -> ClipResult:
+                       progress: Callable[[float], None] | None = None,
+                       speeds: tuple[float, ...] | None = None, overlap: int | None = None) -> ClipResult:
     """Separate a user's recording (mono float32 at its own rate); no ground truth, so no scores."""
-    est = separator.separate(audio, sample_rate, progress=progress).numpy()
+    est = separator.separate(audio, sample_rate, progress=progress, speeds=speeds, overlap=overlap).numpy()
     return ClipResult(audio, est, sample_rate)
 
 

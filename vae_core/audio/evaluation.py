@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .data import Clip, mix_at_snr, read_clip
-from .filtering import MASK_POWER, separate_spectrogram
+from .filtering import MASK_POWER, inference_cost, separate_spectrogram
 from .metrics import ClipScore, bss_eval, global_scores
 from .model import AudioConvSeparationVAE
 from .transforms import STFTConfig, apply_masks, soft_masks, stft
@@ -20,13 +20,14 @@ from .transforms import STFTConfig, apply_masks, soft_masks, stft
 
 def separate_waveform(model: AudioConvSeparationVAE, mixture: np.ndarray | torch.Tensor,
                       cfg: STFTConfig = STFTConfig(), progress: Callable[[float], None] | None = None,
-                      mask_power: float = MASK_POWER) -> np.ndarray:
+                      mask_power: float = MASK_POWER, overlap: int = 2) -> np.ndarray:
     """Separate a 16 kHz mixture ``(samples,)`` into ``(2, samples)`` = [voice, accompaniment], float32.
 
-    The two estimates sum to the mixture (soft masks that sum to one, mixture phase)."""
+    The two estimates sum to the mixture (soft masks that sum to one, mixture phase). ``overlap``: how many
+    patches see each frame (2: 50 % overlap)."""
     x = torch.as_tensor(np.asarray(mixture, dtype=np.float32))
     spec = stft(x, cfg)
-    masks, _ = separate_spectrogram(model, spec, cfg, progress=progress, mask_power=mask_power)
+    masks, _ = separate_spectrogram(model, spec, cfg, progress=progress, mask_power=mask_power, overlap=overlap)
     return apply_masks(spec.unsqueeze(0), masks.unsqueeze(0), len(x), cfg)[0].numpy()
 
 
@@ -40,7 +41,8 @@ def oracle_irm(voice: np.ndarray, accompaniment: np.ndarray, cfg: STFTConfig = S
 
 def evaluate_methods(methods: dict[str, AudioConvSeparationVAE | str], clips: list[Clip], snr_db: float = 0.0,
                      progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, object]]:
-    """Score several methods (name -> a loaded separator, a bare model (masks of power ``MASK_POWER``),
+    """Score several methods (name -> a loaded separator (its mask power and speeds), a bare model (masks of
+    power ``MASK_POWER``, one pass),
     ``"oracle"`` or ``"mixture"``) on the same ``clips`` in one pass; the mixture's own BSS Eval (the NSDR
     baseline) is computed once per clip and shared.
 
@@ -58,9 +60,11 @@ def evaluate_methods(methods: dict[str, AudioConvSeparationVAE | str], clips: li
                 est = oracle_irm(voice, acc)
             elif isinstance(method, str) and method == "mixture":
                 est = as_mixture
-            else:  # a separator brings its checkpoint's mask power
-                est = separate_waveform(getattr(method, "model", method), mixture,
-                                        mask_power=getattr(method, "mask_power", MASK_POWER))
+            elif hasattr(method, "separate_16k"):  # a separator: its checkpoint's mask power and speeds
+                voice_est = method.separate_16k(mixture)
+                est = np.stack([voice_est, mixture - voice_est])  # what the app plays
+            else:
+                est = separate_waveform(method, mixture)
             r = mix_scores if est is as_mixture else bss_eval(refs, est)
             per_method[name].append(ClipScore(len(voice), r["sdr"], r["sir"], r["sar"], mix_scores["sdr"]))
         if progress:
@@ -77,7 +81,8 @@ def evaluate_clips(method: AudioConvSeparationVAE | str, clips: list[Clip], snr_
 def evaluate_audio_checkpoint(folder, data_root=None, limit: int | None = None,
                               progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
     """Score a checkpoint on the MIR-1K ``test`` clips (the first ``limit`` of them) at 0 dB and store the
-    figures in its sidecar as ``test_metrics``: ``gnsdr``, ``gsir``, ``gsar``, ``mean_sdr`` per source."""
+    figures in its sidecar as ``test_metrics``: ``gnsdr``, ``gsir``, ``gsar``, ``mean_sdr`` per source, with
+    the mask power, test-time speeds and patch overlap they were measured with."""
     from pathlib import Path
 
     from ..checkpoints import load_model, update_sidecar
@@ -86,42 +91,70 @@ def evaluate_audio_checkpoint(folder, data_root=None, limit: int | None = None,
 
     model, meta = load_model(Path(folder))
     clips = split_clips(find_clips(data_root), "test")[:limit]
-    res = evaluate_clips(AudioSeparator(model, meta, Path(folder)), clips, progress=progress)
+    sep = AudioSeparator(model, meta, Path(folder))
+    res = evaluate_clips(sep, clips, progress=progress)
     metrics = {k: [round(float(v), 4) for v in res[k]] for k in ("gnsdr", "gsir", "gsar", "mean_sdr")}
-    metrics.update(clips=len(clips), snr_db=0.0, sources=["voice", "accompaniment"])
+    metrics.update(clips=len(clips), snr_db=0.0, sources=["voice", "accompaniment"], mask_power=sep.mask_power,
+                   speeds=list(sep.speeds), overlap=sep.overlap)
     update_sidecar(Path(folder), test_metrics=metrics)
     return metrics
 
 
 TUNE_POWERS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+# Test-time speed sets tried by ``tune``: one pass, then ever more passes over the speed-perturbation range.
+TUNE_SPEED_SETS = ((1.0,), (0.92, 1.0, 1.08), (0.8, 0.9, 1.0, 1.1, 1.25),
+                   (0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.17, 1.25))
+TUNE_OVERLAPS = (1, 2)  # patches per frame: 1 = side by side, 2 = 50 % overlap
+# The app separates while the user waits: a setting within this much voice GNSDR of the best one that costs
+# less model work is preferred.
+TUNE_TOLERANCE_DB = 0.05
 
 
-def tune_mask_power(folder, data_root=None, powers: tuple[float, ...] = TUNE_POWERS,
-                    progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
-    """Choose the checkpoint's inference mask power on the held-out ``dev`` clips (never the test clips) and
-    store it in the sidecar as ``inference``: the power with the best voice GNSDR and every power's scores.
+def choose_setting(rows: list[dict[str, object]], tolerance_db: float = TUNE_TOLERANCE_DB) -> dict[str, object]:
+    """The row (``mask_power``, ``speeds``, ``overlap``, ``gnsdr`` = [voice, accompaniment]) to keep: among
+    those within ``tolerance_db`` of the best voice GNSDR, the cheapest (:func:`inference_cost`), then the best."""
+    best = max(float(r["gnsdr"][0]) for r in rows)
+    close = [r for r in rows if float(r["gnsdr"][0]) >= best - tolerance_db]
+    return min(close, key=lambda r: (inference_cost(r["speeds"], r["overlap"]), -float(r["gnsdr"][0])))
 
-    Masks ``|V|^p / (|V|^p + |A|^p)``: a lower power gives softer masks (fewer artifacts, more leakage)."""
+
+def tune_inference(folder, data_root=None, powers: tuple[float, ...] = TUNE_POWERS,
+                   speed_sets: tuple[tuple[float, ...], ...] = TUNE_SPEED_SETS,
+                   overlaps: tuple[int, ...] = TUNE_OVERLAPS,
+                   progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
+    """Choose the checkpoint's inference mask power, test-time speeds and patch overlap on the held-out
+    ``dev`` clips (never the test clips) and store them in the sidecar as ``inference``, with every setting's
+    dev scores and cost.
+
+    Masks ``|V|^p / (|V|^p + |A|^p)``: a lower power gives softer masks (fewer artifacts, more leakage).
+    Speeds: see :mod:`vae_core.audio.separation`; the choice follows :func:`choose_setting`."""
     from pathlib import Path
 
     from ..checkpoints import load_model, update_sidecar
-    from ..errors import DataMissingError
+    from ..errors import ConfigError, DataMissingError
     from .data import find_clips
-    from .separation import AudioSeparator
+    from .separation import AudioSeparator, check_overlap, check_speeds
 
     model, meta = load_model(Path(folder))
     clips = [c for c in find_clips(data_root) if c.split == "dev"]
     if not clips:
         raise DataMissingError("This MIR-1K copy has no dev clips to tune on (the project's manifest lists four).")
+    if not powers or not all(0 < p <= 8 for p in powers):
+        raise ConfigError(f"mask powers must be numbers in (0, 8], not {list(powers)}.")
+    settings = [(float(p), check_speeds(sp), check_overlap(ov)) for p in powers for sp in speed_sets
+                for ov in overlaps]
     methods = {}
-    for p in powers:
+    for k, (p, sp, ov) in enumerate(settings):
         sep = AudioSeparator(model, meta)
-        sep.mask_power = float(p)
-        methods[f"{p:g}"] = sep
+        sep.mask_power, sep.speeds, sep.overlap = p, sp, ov
+        methods[str(k)] = sep
     results = evaluate_methods(methods, clips, progress=progress)
-    scores = {k: [round(float(v), 4) for v in r["gnsdr"]] for k, r in results.items()}
-    best = max(scores, key=lambda k: scores[k][0])
-    inference = {"mask_power": float(best), "chosen_on": f"{len(clips)} MIR-1K dev clips at 0 dB",
-                 "dev_gnsdr_by_power": scores}
+    rows = [{"mask_power": p, "speeds": list(sp), "overlap": ov, "cost": round(inference_cost(sp, ov), 3),
+             "gnsdr": [round(float(v), 4) for v in results[str(k)]["gnsdr"]]}
+            for k, (p, sp, ov) in enumerate(settings)]
+    chosen = choose_setting(rows)
+    inference = {"mask_power": chosen["mask_power"], "speeds": chosen["speeds"], "overlap": chosen["overlap"],
+                 "chosen_on": f"{len(clips)} MIR-1K dev clips at 0 dB", "tolerance_db": TUNE_TOLERANCE_DB,
+                 "dev_gnsdr": rows}
     update_sidecar(Path(folder), inference=inference)
     return inference

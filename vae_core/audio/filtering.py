@@ -38,6 +38,12 @@ def patch_starts(n_frames: int, frames: int, overlap: int = 2) -> list[int]:
     return [i * hop for i in range(n)]
 
 
+def inference_cost(speeds: tuple[float, ...] | list[float], overlap: int) -> float:
+    """Model work per second of audio relative to one pass with 50 % patch overlap: a pass at speed ``s``
+    has ``1/s`` as many frames, and ``overlap`` patches see each frame."""
+    return overlap / 2 * sum(1.0 / s for s in speeds)
+
+
 def _crossfade(frames: int) -> torch.Tensor:
     # sin² window shifted by half a frame: never zero, so clip edges covered by one patch keep their mask.
     t = (torch.arange(frames, dtype=torch.float32) + 0.5) / frames

@@ -2,7 +2,7 @@
 
 ``read_audio`` accepts whatever libsndfile decodes (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...), from a path or
 bytes, and returns a mono float32 waveform ``(samples,)`` with its sample rate. ``resample`` changes rate with
-librosa (soxr). ``wav_bytes`` encodes audio for playback without the loudness normalisation ``st.audio``
+librosa (soxr); ``change_speed`` plays audio faster or slower (pitch moves with speed). ``wav_bytes`` encodes audio for playback without the loudness normalisation ``st.audio``
 applies to numpy arrays.
 """
 from __future__ import annotations
@@ -103,6 +103,15 @@ def resample(audio: np.ndarray, rate_from: float, rate_to: float) -> np.ndarray:
 
     return librosa.resample(np.asarray(audio, dtype=np.float32), orig_sr=rate_from, target_sr=rate_to,
                             res_type="soxr_hq").astype(np.float32)
+
+
+MIN_SPEED, MAX_SPEED = 0.5, 2.0  # playback speeds accepted for training and test-time augmentation
+
+
+def change_speed(audio: np.ndarray, speed: float, rate: int = 16000) -> np.ndarray:
+    """``(..., samples)`` played ``speed`` times faster (fewer samples, higher pitch) at the same rate."""
+    # Read as if recorded at rate * speed, resampled to rate.
+    return resample(audio, rate * speed, rate)
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:

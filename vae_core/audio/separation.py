@@ -8,6 +8,13 @@ Any sample rate is accepted: the mixture is resampled to the model's 16 kHz, sep
 resampled back; the accompaniment is the mixture minus the voice, so the two always sum to the input exactly
 (content above 8 kHz, which the model never sees, stays with the accompaniment). Long inputs are processed in
 chunks that are cross-faded, with a progress callback.
+
+Test-time speed averaging: a checkpoint tuned with ``python -m vae_core tune audio`` may store playback
+``speeds``; the mixture is then separated once at each speed (played faster or slower, so the singer sounds
+higher or lower, as in the speed-perturbed training) and the voices, brought back to speed 1, are averaged.
+Each speed is one more pass; the tuned setting may also lay patches side by side (``overlap`` 1) where one
+pass overlaps them by half, because the passes at other speeds cut the clip at other places.
+``separate(..., speeds=ONE_PASS_SPEEDS, overlap=ONE_PASS_OVERLAP)`` is the quick single pass.
 """
 from __future__ import annotations
 
@@ -21,12 +28,14 @@ from ..errors import LabError
 from .data import SAMPLE_RATE
 from .evaluation import separate_waveform
 from .filtering import MASK_POWER, normalised_patches
-from .io import MAX_RATE, MIN_RATE, resample
+from .io import MAX_RATE, MAX_SPEED, MIN_RATE, MIN_SPEED, change_speed, resample
 from .model import AUDIO_SOURCES, AudioConvSeparationVAE, db_to_amplitude
 from .transforms import STFTConfig, istft, stft
 
 CHUNK_SECONDS = 30.0
 FADE_SECONDS = 1.0
+# The quick setting (and that of untuned checkpoints): one pass as recorded, patches at 50 % overlap.
+ONE_PASS_SPEEDS, ONE_PASS_OVERLAP = (1.0,), 2
 
 
 def check_waveform(waveform: Any, sample_rate: Any) -> np.ndarray:
@@ -54,6 +63,25 @@ def check_waveform(waveform: Any, sample_rate: Any) -> np.ndarray:
     return waveform
 
 
+def check_overlap(overlap: Any) -> int:
+    """Patches per STFT frame (1: side by side, 2: 50 % overlap, ...); one clear sentence on anything wrong."""
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) or not 1 <= overlap <= 8:
+        raise LabError(f"overlap must be a whole number from 1 to 8 (patches per frame), not {overlap!r}.")
+    return int(overlap)
+
+
+def check_speeds(speeds: Any) -> tuple[float, ...]:
+    """Test-time playback speeds as a tuple of floats; one clear sentence on anything wrong."""
+    try:
+        values = tuple(float(v) for v in speeds)
+    except (TypeError, ValueError):
+        values = ()
+    if not values or not all(MIN_SPEED <= v <= MAX_SPEED for v in values):
+        raise LabError(f"speeds must be one or more numbers between {MIN_SPEED:g} and {MAX_SPEED:g} "
+                       f"(1 = as recorded), not {speeds!r}.")
+    return values
+
+
 class AudioSeparator:
     """A loaded audio separation checkpoint."""
 
@@ -67,39 +95,66 @@ class AudioSeparator:
         self.name = path.name if path else meta.get("name", "model")
         self.device = next(model.parameters()).device
         self.stft = STFTConfig()
-        # Mask power: the one chosen on the dev clips (``python -m vae_core tune audio``), else the training one.
-        self.mask_power = float(meta.get("inference", {}).get("mask_power")
+        # Mask power and speeds: those chosen on the dev clips (``python -m vae_core tune audio``), else the
+        # training power and one pass.
+        inference = meta.get("inference") or {}
+        self.mask_power = float(inference.get("mask_power")
                                 or meta.get("train_config", {}).get("mask_power") or MASK_POWER)
+        self.speeds = check_speeds(inference.get("speeds") or ONE_PASS_SPEEDS)
+        self.overlap = check_overlap(inference.get("overlap") or ONE_PASS_OVERLAP)
 
     @property
     def latent_dim(self) -> int:
         return self.model.latent_dim
 
     def separate(self, waveform: torch.Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE,
-                 progress: Callable[[float], None] | None = None) -> torch.Tensor:
-        """``(samples,)`` mixture at ``sample_rate`` -> ``(2, samples)`` = [voice, accompaniment], same rate."""
+                 progress: Callable[[float], None] | None = None, speeds: tuple[float, ...] | None = None,
+                 overlap: int | None = None) -> torch.Tensor:
+        """``(samples,)`` mixture at ``sample_rate`` -> ``(2, samples)`` = [voice, accompaniment], same rate.
+
+        ``speeds`` and ``overlap`` override the checkpoint's test-time speeds and patch overlap
+        (``ONE_PASS_SPEEDS``, ``ONE_PASS_OVERLAP``: the quick setting)."""
         x = check_waveform(waveform, sample_rate)
+        speeds = self.speeds if speeds is None else check_speeds(speeds)
+        overlap = self.overlap if overlap is None else check_overlap(overlap)
         x16 = resample(x, int(sample_rate), SAMPLE_RATE)
-        n = len(x16)
-        # The STFT needs at least one frame's worth of samples: very short inputs are padded with silence.
-        x16 = np.pad(x16, (0, max(0, self.stft.n_fft - n)))
-        voice16 = self._separate_16k(x16, progress)[:n]
+        voice16 = self.separate_16k(x16, progress, speeds, overlap)
         voice = resample(voice16, SAMPLE_RATE, int(sample_rate))
         voice = np.pad(voice, (0, max(0, len(x) - len(voice))))[: len(x)]
         return torch.from_numpy(np.stack([voice, x - voice]))
 
-    def _separate_16k(self, x: np.ndarray, progress: Callable[[float], None] | None) -> np.ndarray:
+    def separate_16k(self, x: np.ndarray, progress: Callable[[float], None] | None = None,
+                     speeds: tuple[float, ...] | None = None, overlap: int | None = None) -> np.ndarray:
+        """The voice ``(samples,)`` of a 16 kHz mixture ``(samples,)``: the mean over ``speeds`` (default: the
+        checkpoint's) of the voice separated from the mixture played at that speed, brought back to speed 1."""
+        speeds = self.speeds if speeds is None else speeds
+        overlap = self.overlap if overlap is None else overlap
+        n = len(x)
+        voice = np.zeros(n, dtype=np.float32)
+        for k, speed in enumerate(speeds):
+            xs = x if speed == 1.0 else change_speed(x, speed, SAMPLE_RATE)
+            m = len(xs)
+            # The STFT needs at least one frame's worth of samples: very short inputs are padded with silence.
+            xs = np.pad(xs, (0, max(0, self.stft.n_fft - m)))
+            part = None if progress is None else (lambda f, k=k: progress((k + f) / len(speeds)))
+            v = self._separate_chunked(xs, part, overlap)[:m]
+            if speed != 1.0:
+                v = change_speed(v, 1.0 / speed, SAMPLE_RATE)
+            voice += np.pad(v, (0, max(0, n - len(v))))[:n]
+        return voice / len(speeds)
+
+    def _separate_chunked(self, x: np.ndarray, progress: Callable[[float], None] | None, overlap: int) -> np.ndarray:
         chunk = int(CHUNK_SECONDS * SAMPLE_RATE)
         fade = int(FADE_SECONDS * SAMPLE_RATE)
         if len(x) <= chunk + fade:
-            return separate_waveform(self.model, x, self.stft, progress, self.mask_power)[0]
+            return separate_waveform(self.model, x, self.stft, progress, self.mask_power, overlap)[0]
         # Chunks overlap by ``fade`` samples and are cross-faded linearly; memory stays flat for long files.
         voice = np.zeros_like(x)
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
         starts = list(range(0, len(x) - fade, chunk))
         for k, s in enumerate(starts):
             e = min(len(x), s + chunk + fade)
-            part = separate_waveform(self.model, x[s:e], self.stft, mask_power=self.mask_power)[0]
+            part = separate_waveform(self.model, x[s:e], self.stft, mask_power=self.mask_power, overlap=overlap)[0]
             w = np.ones(e - s, dtype=np.float32)
             if k > 0:
                 w[:fade] = ramp

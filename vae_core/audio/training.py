@@ -32,7 +32,7 @@ from ..training import (_GLOBAL_RNG_LOCK, Callbacks, TrainResult, annealed_beta,
                         pick_device, record_epoch, report_step)
 from .data import Clip, find_clips, mix_at_snr, read_clip, split_clips
 from .filtering import normalised_patches
-from .io import resample
+from .io import MAX_SPEED, MIN_SPEED, change_speed
 from .losses import AUDIO_LOSS_TERMS, audio_separation_loss
 from .model import AudioConvConfig, AudioConvSeparationVAE
 from .transforms import STFTConfig, stft
@@ -86,8 +86,8 @@ class AudioTrainConfig:
             (0 <= self.seed < 2**63, f"seed must be between 0 and 2**63 - 1, not {self.seed}."),
             (self.train_clips is None or self.train_clips >= 1, "train_clips must be at least 1."),
             (self.val_clips is None or self.val_clips >= 1, "val_clips must be at least 1."),
-            (len(self.speeds) >= 1 and all(0.5 <= v <= 2 for v in self.speeds),
-             f"speeds must be one or more numbers between 0.5 and 2, not {list(self.speeds)}."),
+            (len(self.speeds) >= 1 and all(MIN_SPEED <= v <= MAX_SPEED for v in self.speeds),
+             f"speeds must be one or more numbers between {MIN_SPEED:g} and {MAX_SPEED:g}, not {list(self.speeds)}."),
             (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), not {self.ema_decay}."),
         ]
         for ok, message in checks:
@@ -142,12 +142,6 @@ class SpectrogramPool:
             out.append(torch.stack([segs[0] * gain, segs[1]]))
         sources = torch.stack(out)
         return sources.sum(1), sources
-
-
-def change_speed(audio: np.ndarray, speed: float, rate: int = 16000) -> np.ndarray:
-    """``(channels, samples)`` played ``speed`` times faster (fewer samples, higher pitch) at the same rate."""
-    # Read as if recorded at rate * speed, resampled to rate.
-    return resample(audio, rate * speed, rate)
 
 
 def batch_tensors(mixture: torch.Tensor, sources: torch.Tensor,
