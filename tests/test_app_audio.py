@@ -77,6 +77,20 @@ def test_snr_slider_changes_the_mixture(page):
     page.slider(key="audio_snr").set_value(0.0).run()
 
 
+def test_speed_averaging_toggle_follows_the_checkpoint(page, audio_checkpoint):  # noqa: F811
+    speeds = audio_checkpoint.meta["inference"]["speeds"]
+    assert len(speeds) > 1  # the shipped model was tuned to average several playback speeds
+    toggle = page.sidebar.toggle(key="audio_tta")
+    assert toggle.value is True and f"Average over {len(speeds)} playback speeds" in toggle.label
+    averaged = scores_table(page).set_index(["method", "source"])["SDR"][("model", "voice")]
+    toggle.set_value(False).run()
+    assert not page.exception
+    one_pass = scores_table(page).set_index(["method", "source"])["SDR"][("model", "voice")]
+    assert one_pass != averaged  # re-separated in one pass
+    page.sidebar.toggle(key="audio_tta").set_value(True).run()
+    assert scores_table(page).set_index(["method", "source"])["SDR"][("model", "voice")] == averaged
+
+
 def test_choosing_another_clip_and_random(page):
     ids = page.selectbox(key="audio_clip").options
     page.selectbox(key="audio_clip").set_value(ids[5]).run()
