@@ -437,9 +437,12 @@ def test_cli_eval_tune_and_list_audio(cli_checkpoint, capsys):
     inference = read_sidecar(folder)["inference"]
     assert inference["mask_power"] in (1.0, 2.0) and inference["speeds"] in ([1.0], [0.9, 1.0, 1.1])
     assert inference["overlap"] == 2
-    assert main(["tune", "audio", str(folder), "--powers", "1", "--speed-sets", "1,3"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: speeds must be") and err[0].endswith(".")
+    for bad, message in ((["--powers", "1", "--speed-sets", "1,3"], "error: speeds must be"),
+                         (["--powers", "0"], "error: mask power must be"),
+                         (["--overlaps", "0"], "error: overlap must be")):
+        assert main(["tune", "audio", str(folder), *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(message) and err[0].endswith("."), err
     assert read_sidecar(folder)["inference"] == inference  # a refused tune leaves the checkpoint as it was
     assert main(["eval", str(folder), "--limit", "1", "--json"]) == 0
     m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -195,8 +195,7 @@ def bench_audio(checkpoint: str = "audio-conv", limit: int | None = None, data_r
                 progress: Any = None) -> dict[str, Any]:
     """MIR-1K ``test`` clips at 0 dB: the checkpoint, the oracle ideal ratio mask and the mixture as estimate
     (GNSDR/GSIR/GSAR per source), the time to separate 10 s of audio (with the checkpoint's test-time speeds
-    and in one pass), and resident memory with every shipped
-    checkpoint loaded (what the app holds)."""
+    and in one pass), and resident memory with every shipped checkpoint loaded (what the app holds)."""
     import numpy as np
 
     from .audio.data import find_clips, split_clips

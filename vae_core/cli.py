@@ -242,11 +242,11 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .audio.evaluation import TUNE_OVERLAPS, TUNE_POWERS, TUNE_SPEED_SETS, tune_inference
-    from .audio.separation import check_overlap, check_speeds
+    from .audio.separation import check_mask_power, check_overlap, check_speeds
     from .checkpoints import resolve_checkpoint
 
     folder = resolve_checkpoint(args.checkpoint)
-    powers = tuple(args.powers or TUNE_POWERS)
+    powers = tuple(check_mask_power(p) for p in args.powers or TUNE_POWERS)
     speed_sets = tuple(check_speeds(s) for s in args.speed_sets) if args.speed_sets else TUNE_SPEED_SETS
     overlaps = tuple(check_overlap(v) for v in args.overlaps or TUNE_OVERLAPS)
     print(f"Scoring {len(powers) * len(speed_sets) * len(overlaps)} settings on the MIR-1K dev clips…",

@@ -41,10 +41,9 @@ def oracle_irm(voice: np.ndarray, accompaniment: np.ndarray, cfg: STFTConfig = S
 
 def evaluate_methods(methods: dict[str, AudioConvSeparationVAE | str], clips: list[Clip], snr_db: float = 0.0,
                      progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, object]]:
-    """Score several methods (name -> a loaded separator (its mask power and speeds), a bare model (masks of
-    power ``MASK_POWER``, one pass),
-    ``"oracle"`` or ``"mixture"``) on the same ``clips`` in one pass; the mixture's own BSS Eval (the NSDR
-    baseline) is computed once per clip and shared.
+    """Score several methods (name -> a loaded separator with its mask power, speeds and overlap; a bare model
+    with masks of power ``MASK_POWER`` in one pass; ``"oracle"`` or ``"mixture"``) on the same ``clips`` in one
+    sweep; the mixture's own BSS Eval (the NSDR baseline) is computed once per clip and shared.
 
     Returns, per method, ``gnsdr``, ``gsir``, ``gsar``, ``mean_sdr`` (each ``[voice, accompaniment]``) and the
     per-clip ``scores``."""
@@ -131,17 +130,15 @@ def tune_inference(folder, data_root=None, powers: tuple[float, ...] = TUNE_POWE
     from pathlib import Path
 
     from ..checkpoints import load_model, update_sidecar
-    from ..errors import ConfigError, DataMissingError
+    from ..errors import DataMissingError
     from .data import find_clips
-    from .separation import AudioSeparator, check_overlap, check_speeds
+    from .separation import AudioSeparator, check_mask_power, check_overlap, check_speeds
 
     model, meta = load_model(Path(folder))
     clips = [c for c in find_clips(data_root) if c.split == "dev"]
     if not clips:
         raise DataMissingError("This MIR-1K copy has no dev clips to tune on (the project's manifest lists four).")
-    if not powers or not all(0 < p <= 8 for p in powers):
-        raise ConfigError(f"mask powers must be numbers in (0, 8], not {list(powers)}.")
-    settings = [(float(p), check_speeds(sp), check_overlap(ov)) for p in powers for sp in speed_sets
+    settings = [(check_mask_power(p), check_speeds(sp), check_overlap(ov)) for p in powers for sp in speed_sets
                 for ov in overlaps]
     methods = {}
     for k, (p, sp, ov) in enumerate(settings):

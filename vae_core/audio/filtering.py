@@ -16,6 +16,7 @@ from .model import AudioConvSeparationVAE, db_to_amplitude
 from .transforms import STFTConfig, magnitude_db, soft_masks
 
 MASK_POWER = 2.0  # |V|^p/(|V|^p+|A|^p) with p = 2 (Wiener-like) while training; checkpoints may store their own p
+MAX_MASK_POWER = 8.0  # beyond this the masks are binary in all but name
 
 
 def normalised_patches(mixture: torch.Tensor, sources: torch.Tensor | None = None,

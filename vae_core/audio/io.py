@@ -2,8 +2,8 @@
 
 ``read_audio`` accepts whatever libsndfile decodes (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...), from a path or
 bytes, and returns a mono float32 waveform ``(samples,)`` with its sample rate. ``resample`` changes rate with
-librosa (soxr); ``change_speed`` plays audio faster or slower (pitch moves with speed). ``wav_bytes`` encodes audio for playback without the loudness normalisation ``st.audio``
-applies to numpy arrays.
+librosa (soxr); ``change_speed`` plays audio faster or slower (pitch moves with speed). ``wav_bytes`` encodes
+audio for playback without the loudness normalisation ``st.audio`` applies to numpy arrays.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ import torch
 from ..errors import LabError
 from .data import SAMPLE_RATE
 from .evaluation import separate_waveform
-from .filtering import MASK_POWER, normalised_patches
+from .filtering import MASK_POWER, MAX_MASK_POWER, normalised_patches
 from .io import MAX_RATE, MAX_SPEED, MIN_RATE, MIN_SPEED, change_speed, resample
 from .model import AUDIO_SOURCES, AudioConvSeparationVAE, db_to_amplitude
 from .transforms import STFTConfig, istft, stft
@@ -61,6 +61,14 @@ def check_waveform(waveform: Any, sample_rate: Any) -> np.ndarray:
             or not MIN_RATE <= sample_rate <= MAX_RATE:
         raise LabError(f"sample_rate must be a whole number of Hz between {MIN_RATE} and {MAX_RATE}, not {sample_rate!r}.")
     return waveform
+
+
+def check_mask_power(power: Any) -> float:
+    """A mask power ``p`` for ``|V|^p / (|V|^p + |A|^p)``; one clear sentence on anything wrong."""
+    if isinstance(power, bool) or not isinstance(power, (int, float, np.number)) \
+            or not 0 < power <= MAX_MASK_POWER:
+        raise LabError(f"mask power must be a number in (0, {MAX_MASK_POWER:g}], not {power!r}.")
+    return float(power)
 
 
 def check_overlap(overlap: Any) -> int:
@@ -98,8 +106,8 @@ class AudioSeparator:
         # Mask power and speeds: those chosen on the dev clips (``python -m vae_core tune audio``), else the
         # training power and one pass.
         inference = meta.get("inference") or {}
-        self.mask_power = float(inference.get("mask_power")
-                                or meta.get("train_config", {}).get("mask_power") or MASK_POWER)
+        self.mask_power = check_mask_power(inference.get("mask_power")
+                                           or meta.get("train_config", {}).get("mask_power") or MASK_POWER)
         self.speeds = check_speeds(inference.get("speeds") or ONE_PASS_SPEEDS)
         self.overlap = check_overlap(inference.get("overlap") or ONE_PASS_OVERLAP)
 

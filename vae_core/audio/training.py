@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..training import (_GLOBAL_RNG_LOCK, Callbacks, TrainResult, annealed_beta, optimizer_step, out_of_time,
                         pick_device, record_epoch, report_step)
 from .data import Clip, find_clips, mix_at_snr, read_clip, split_clips
-from .filtering import normalised_patches
+from .filtering import MAX_MASK_POWER, normalised_patches
 from .io import MAX_SPEED, MIN_SPEED, change_speed
 from .losses import AUDIO_LOSS_TERMS, audio_separation_loss
 from .model import AudioConvConfig, AudioConvSeparationVAE
@@ -73,7 +73,8 @@ class AudioTrainConfig:
             (self.model == "audio-conv", f"model must be 'audio-conv', not {self.model!r}."),
             (math.isfinite(self.beta) and self.beta >= 0, f"beta must be a number >= 0, not {self.beta}."),
             (math.isfinite(self.mask_weight) and self.mask_weight >= 0, "mask_weight must be >= 0."),
-            (0 < self.mask_power <= 8, f"mask_power must be in (0, 8], not {self.mask_power}."),
+            (0 < self.mask_power <= MAX_MASK_POWER,
+             f"mask_power must be in (0, {MAX_MASK_POWER:g}], not {self.mask_power}."),
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}."),
             (1 <= self.batch_size <= 1024, f"batch_size must be between 1 and 1024, not {self.batch_size}."),
             (0 < self.lr < 1, f"lr must be between 0 and 1, not {self.lr}."),
