@@ -242,7 +242,9 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .audio.evaluation import TUNE_OVERLAPS, TUNE_POWERS, TUNE_SPEED_SETS, tune_inference
-    from .audio.separation import check_mask_power, check_overlap, check_speeds
+    from .audio.filtering import check_mask_power
+    from .audio.io import check_speeds
+    from .audio.separation import check_overlap
     from .checkpoints import resolve_checkpoint
 
     folder = resolve_checkpoint(args.checkpoint)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .data import Clip, mix_at_snr, read_clip
-from .filtering import MASK_POWER, inference_cost, separate_spectrogram
+from .filtering import MASK_POWER, check_mask_power, inference_cost, separate_spectrogram
 from .metrics import ClipScore, bss_eval, global_scores
 from .model import AudioConvSeparationVAE
 from .transforms import STFTConfig, apply_masks, soft_masks, stft
@@ -132,7 +132,8 @@ def tune_inference(folder, data_root=None, powers: tuple[float, ...] = TUNE_POWE
     from ..checkpoints import load_model, update_sidecar
     from ..errors import DataMissingError
     from .data import find_clips
-    from .separation import AudioSeparator, check_mask_power, check_overlap, check_speeds
+    from .io import check_speeds
+    from .separation import AudioSeparator, check_overlap
 
     model, meta = load_model(Path(folder))
     clips = [c for c in find_clips(data_root) if c.split == "dev"]

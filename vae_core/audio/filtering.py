@@ -8,15 +8,26 @@ Shapes: complex mixture spectrogram ``(freq, frames)``; masks ``(source, freq, f
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
+import numpy as np
 import torch
 
+from ..errors import ConfigError
 from .model import AudioConvSeparationVAE, db_to_amplitude
 from .transforms import STFTConfig, magnitude_db, soft_masks
 
 MASK_POWER = 2.0  # |V|^p/(|V|^p+|A|^p) with p = 2 (Wiener-like) while training; checkpoints may store their own p
 MAX_MASK_POWER = 8.0  # beyond this the masks are binary in all but name
+
+
+def check_mask_power(power: Any) -> float:
+    """A mask power ``p`` for ``|V|^p / (|V|^p + |A|^p)`` (training or inference); one clear sentence on
+    anything wrong."""
+    if isinstance(power, bool) or not isinstance(power, (int, float, np.number)) \
+            or not 0 < power <= MAX_MASK_POWER:
+        raise ConfigError(f"mask power must be a number in (0, {MAX_MASK_POWER:g}], not {power!r}.")
+    return float(power)
 
 
 def normalised_patches(mixture: torch.Tensor, sources: torch.Tensor | None = None,

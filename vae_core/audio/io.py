@@ -10,11 +10,12 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
-from ..errors import LabError
+from ..errors import ConfigError, LabError
 
 MAX_SECONDS = 600.0  # ten minutes: about a minute of separation on two CPU cores
 MIN_RATE, MAX_RATE = 4000, 192000
@@ -106,6 +107,19 @@ def resample(audio: np.ndarray, rate_from: float, rate_to: float) -> np.ndarray:
 
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0  # playback speeds accepted for training and test-time augmentation
+
+
+def check_speeds(speeds: Any) -> tuple[float, ...]:
+    """Playback speeds (training or test time) as a tuple of floats; one clear sentence on anything wrong."""
+    try:
+        values = tuple(speeds)
+    except TypeError:
+        values = ()
+    if not values or not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                             and MIN_SPEED <= v <= MAX_SPEED for v in values):
+        raise ConfigError(f"speeds must be one or more numbers between {MIN_SPEED:g} and {MAX_SPEED:g} "
+                          f"(1 = as recorded), not {speeds!r}.")
+    return tuple(float(v) for v in values)
 
 
 def change_speed(audio: np.ndarray, speed: float, rate: int = 16000) -> np.ndarray:

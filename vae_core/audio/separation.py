@@ -27,8 +27,8 @@ import torch
 from ..errors import LabError
 from .data import SAMPLE_RATE
 from .evaluation import separate_waveform
-from .filtering import MASK_POWER, MAX_MASK_POWER, normalised_patches
-from .io import MAX_RATE, MAX_SPEED, MIN_RATE, MIN_SPEED, change_speed, resample
+from .filtering import MASK_POWER, check_mask_power, normalised_patches
+from .io import MAX_RATE, MIN_RATE, change_speed, check_speeds, resample
 from .model import AUDIO_SOURCES, AudioConvSeparationVAE, db_to_amplitude
 from .transforms import STFTConfig, istft, stft
 
@@ -63,31 +63,11 @@ def check_waveform(waveform: Any, sample_rate: Any) -> np.ndarray:
     return waveform
 
 
-def check_mask_power(power: Any) -> float:
-    """A mask power ``p`` for ``|V|^p / (|V|^p + |A|^p)``; one clear sentence on anything wrong."""
-    if isinstance(power, bool) or not isinstance(power, (int, float, np.number)) \
-            or not 0 < power <= MAX_MASK_POWER:
-        raise LabError(f"mask power must be a number in (0, {MAX_MASK_POWER:g}], not {power!r}.")
-    return float(power)
-
-
 def check_overlap(overlap: Any) -> int:
     """Patches per STFT frame (1: side by side, 2: 50 % overlap, ...); one clear sentence on anything wrong."""
     if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) or not 1 <= overlap <= 8:
         raise LabError(f"overlap must be a whole number from 1 to 8 (patches per frame), not {overlap!r}.")
     return int(overlap)
-
-
-def check_speeds(speeds: Any) -> tuple[float, ...]:
-    """Test-time playback speeds as a tuple of floats; one clear sentence on anything wrong."""
-    try:
-        values = tuple(float(v) for v in speeds)
-    except (TypeError, ValueError):
-        values = ()
-    if not values or not all(MIN_SPEED <= v <= MAX_SPEED for v in values):
-        raise LabError(f"speeds must be one or more numbers between {MIN_SPEED:g} and {MAX_SPEED:g} "
-                       f"(1 = as recorded), not {speeds!r}.")
-    return values
 
 
 class AudioSeparator:
