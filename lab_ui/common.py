@@ -6,10 +6,10 @@ from pathlib import Path
 import streamlit as st
 
 from vae_core import LabError, load_checkpoint
-from vae_core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
-from vae_core.jobs import JobRunner, LocalJobRunner
-from vae_core.audio.separation import AudioSeparator
-from vae_core.separation import ImageSeparator
+from vae_core.core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
+from vae_core.core.jobs import JobRunner, LocalJobRunner
+from vae_core.audio.inference import AudioSeparator
+from vae_core.image.inference import ImageSeparator
 
 Separator = ImageSeparator | AudioSeparator
 DEFAULT_CHECKPOINT = {"image": "image-conv", "audio": "audio-conv"}

@@ -12,8 +12,8 @@ from vae_core import LabError
 from vae_core.audio.data import ORIGINAL_URL, Clip
 from vae_core.audio.demo import (ClipResult, separate_clip, separate_recording, shared_db_range,
                                  spectrogram_db, test_clips)
-from vae_core.audio.io import MAX_SECONDS, AudioInputError, read_audio, wav_bytes
-from vae_core.audio.separation import ONE_PASS_OVERLAP, ONE_PASS_SPEEDS
+from vae_core.core.audio_io import MAX_SECONDS, AudioInputError, read_audio, wav_bytes
+from vae_core.audio.inference import ONE_PASS_OVERLAP, ONE_PASS_SPEEDS
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "oga", "mp3", "aiff", "aif"]
 

@@ -8,9 +8,9 @@ from plotly.subplots import make_subplots
 from lab_ui.charts import PALETTE, runs_curves_figure
 from lab_ui.common import load_separator
 from vae_core import LabError
-from vae_core.checkpoints import CheckpointInfo, list_checkpoints
-from vae_core.image_demo import raw_reconstructions, tile
-from vae_core.latents import collapse_report, summarize
+from vae_core.core.checkpoints import CheckpointInfo, list_checkpoints
+from vae_core.image.demo import raw_reconstructions, tile
+from vae_core.image.latents import collapse_report, summarize
 
 COLLAPSE_TEXT = """
 **Why posterior collapse happens.** The KL term pulls every posterior q(z|x) towards the prior N(0, I). When β is

@@ -2,7 +2,8 @@
 import streamlit as st
 
 from lab_ui.common import checkpoint_picker_ui
-from vae_core.data import data_root, dataset_status
+from vae_core.core.data import data_root
+from vae_core.image.data import dataset_status
 
 st.title("VAE Separation Lab")
 st.markdown(

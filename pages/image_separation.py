@@ -6,9 +6,8 @@ import streamlit as st
 
 from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
 from vae_core import LabError
-from vae_core.image_demo import (CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid,
-                                 load_test_images, prior_samples, separate_pair, tile, upscale)
-from vae_core.separation import ImageSeparator
+from vae_core.image.demo import CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid, load_test_images, prior_samples, separate_pair, tile, upscale
+from vae_core.image.inference import ImageSeparator
 
 
 @st.cache_resource(show_spinner="Loading the test sets…")

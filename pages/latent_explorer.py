@@ -10,14 +10,15 @@ import streamlit as st
 from lab_ui.charts import png_data_url
 from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
 from vae_core import LabError
-from vae_core.audio.io import wav_bytes
+from vae_core.core.audio_io import wav_bytes
 from vae_core.audio.latents import AudioLatentSummary, decode_patch, patch_db, summarize_audio, unit_label
 from vae_core.audio.model import AUDIO_SOURCES
-from vae_core.audio.separation import AudioSeparator
-from vae_core.image_demo import CLASS_NAMES, test_pair_strips, tile, upscale
-from vae_core.latents import ACTIVE_THRESHOLD, LatentSummary, decode, interpolate, map_2d, summarize, traversal
-from vae_core.models import SOURCES
-from vae_core.separation import ImageSeparator
+from vae_core.audio.inference import AudioSeparator
+from vae_core.image.demo import CLASS_NAMES, test_pair_strips, tile, upscale
+from vae_core.core.latents import ACTIVE_THRESHOLD, map_2d
+from vae_core.image.latents import LatentSummary, decode, interpolate, summarize, traversal
+from vae_core.image.model import SOURCES
+from vae_core.image.inference import ImageSeparator
 
 SLIDER_RANGE = 3.0
 SHOWN_DIMS = 8

@@ -8,10 +8,10 @@ import streamlit as st
 from lab_ui.charts import loss_curves_figure
 from lab_ui.common import job_runner
 from vae_core import LabError
-from vae_core.image_demo import GRID_COLUMNS, tile
-from vae_core.jobs import ACTIVE, JobState
-from vae_core.audio.training import EMA_DECAY, PERTURBED_SPEEDS, AudioTrainConfig
-from vae_core.training import PRESETS, TrainConfig
+from vae_core.image.demo import GRID_COLUMNS, tile
+from vae_core.core.jobs import ACTIVE, JobState
+from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS, AudioTrainConfig
+from vae_core.image.task import PRESETS, TrainConfig
 
 BETAS = [0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 4.0, 10.0, 100.0]
 LRS = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]

@@ -23,8 +23,8 @@ def save_tiny_checkpoint(folder: Path, extra_meta: dict | None = None):
     """An untrained, small MLP checkpoint in ``folder`` (seconds to build, no training)."""
     import torch
 
-    from vae_core.checkpoints import save_checkpoint
-    from vae_core.models import build_model
+    from vae_core.core.checkpoints import save_checkpoint
+    from vae_core.core.models import build_model
 
     torch.manual_seed(0)
     model = build_model("mlp", {"latent_dim": 8, "hidden": (64,)})
@@ -44,7 +44,7 @@ def image_checkpoint(app_runs_dir):
     """The checkpoint the image page selects by default: the shipped ``image-conv`` when it exists,
     else a tiny untrained MLP saved into the app tests' VAE_RUNS_DIR (so that the tests also work
     before the shipped models are trained)."""
-    from vae_core.checkpoints import list_checkpoints
+    from vae_core.core.checkpoints import list_checkpoints
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VAE_RUNS_DIR", str(app_runs_dir))
@@ -61,7 +61,7 @@ def save_tiny_audio_checkpoint(folder: Path):
     import torch
 
     from vae_core.audio.model import AudioConvConfig, AudioConvSeparationVAE
-    from vae_core.checkpoints import save_checkpoint
+    from vae_core.core.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     model = AudioConvSeparationVAE(AudioConvConfig(channels=(8, 8, 8), decoder_channels=(8, 8, 8), latent_channels=4))
@@ -73,7 +73,7 @@ def save_tiny_audio_checkpoint(folder: Path):
 def audio_checkpoint(app_runs_dir):
     """The checkpoint the audio pages select by default: the shipped ``audio-conv`` when it exists, else a
     tiny untrained one in the app tests' VAE_RUNS_DIR."""
-    from vae_core.checkpoints import list_checkpoints
+    from vae_core.core.checkpoints import list_checkpoints
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VAE_RUNS_DIR", str(app_runs_dir))
@@ -96,7 +96,7 @@ def clear_app_caches() -> None:
     """Forget cached models and datasets (AppTest runs the pages in this process, caches survive runs)."""
     import streamlit as st
 
-    from vae_core import data
+    from vae_core.image import data
 
     st.cache_resource.clear()
     st.cache_data.clear()

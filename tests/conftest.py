@@ -22,7 +22,8 @@ os.environ.setdefault("VAE_DATA_DIR", str((REPO / ".." / "shared" / "data").reso
 _SESSION_RUNS = tempfile.mkdtemp(prefix="vae-test-runs-")
 os.environ["VAE_RUNS_DIR"] = _SESSION_RUNS
 
-from vae_core.models import ConvConfig, MLPConfig, build_model  # noqa: E402
+from vae_core.image.model import ConvConfig, MLPConfig  # noqa: E402
+from vae_core.core.models import build_model  # noqa: E402
 
 # The tests use tiny tensors; one thread avoids contention with other work on small machines
 # (two threads can be 100x slower here when another process keeps the cores busy).

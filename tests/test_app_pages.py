@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae_core.audio.training import EMA_DECAY, PERTURBED_SPEEDS
+from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS
 from app_fixtures import (REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint,  # noqa: F401
                           save_tiny_checkpoint)
 
@@ -72,7 +72,8 @@ def test_app_navigates_to_image_page():
 
 
 def test_home_page_shows_diagram_and_dataset_status():
-    from vae_core.data import data_root, dataset_status
+    from vae_core.core.data import data_root
+    from vae_core.image.data import dataset_status
 
     at = run_page("pages/home.py")
     assert at.title[0].value == "VAE Separation Lab"
@@ -139,7 +140,7 @@ def test_digit_index_mode_changes_outputs(image_page):
     assert at.number_input(key="digit_index").value == 0
     at.number_input(key="digit_index").set_value(7).run()
     assert not at.exception, [e.value for e in at.exception]
-    from vae_core.image_demo import load_test_images
+    from vae_core.image.demo import load_test_images
 
     label = int(load_test_images().digit_labels[7])
     assert single_captions(at)[4] == f"true digit: {label}"
@@ -172,8 +173,8 @@ def test_sample_again_changes_prior_samples(image_page):
 def test_stored_metrics_table(tmp_path, monkeypatch):
     """A checkpoint with evaluated test metrics shows them as a three-row table."""
     from vae_core import load_checkpoint
-    from vae_core.checkpoints import update_sidecar
-    from vae_core.evaluation import evaluate_separator
+    from vae_core.core.checkpoints import update_sidecar
+    from vae_core.image.evaluation import evaluate_separator
 
     folder = tmp_path / "tiny-scored"
     save_tiny_checkpoint(folder)
@@ -232,7 +233,7 @@ def train_runs(tmp_path, monkeypatch):
     import streamlit as st
 
     from lab_ui.common import job_runner
-    from vae_core.jobs import ACTIVE
+    from vae_core.core.jobs import ACTIVE
 
     root = tmp_path / "train-runs"
     monkeypatch.setenv("VAE_RUNS_DIR", str(root))
@@ -255,7 +256,7 @@ def train_runs(tmp_path, monkeypatch):
 def submit_job(**config):
     """Start a job the way another session would: through the server's shared runner."""
     from lab_ui.common import job_runner
-    from vae_core.training import TrainConfig
+    from vae_core.image.task import TrainConfig
 
     runner = job_runner()
     return runner, runner.submit(TrainConfig(**config))

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from vae_core.audio.metrics import ClipScore, bss_eval, global_scores, score_clip, si_sdr
-from vae_core.audio.transforms import STFTConfig, apply_masks, istft, magnitude_db, soft_masks, stft
+from vae_core.core.metrics import ClipScore, bss_eval, global_scores, score_clip, si_sdr
+from vae_core.core.spectral import STFTConfig, apply_masks, istft, magnitude_db, soft_masks, stft
 
 MIR1K = Path(os.environ["VAE_DATA_DIR"]) / "mir1k"
 
@@ -117,7 +117,7 @@ def test_nsdr_and_global_scores_are_length_weighted(clip):
 # --------------------------------------------------------------------------- MIR-1K loading, both layouts
 
 from vae_core.audio.data import Clip, find_clips, mix_at_snr, read_clip, split_clips  # noqa: E402
-from vae_core.errors import DataCorruptError, DataMissingError  # noqa: E402
+from vae_core.core.errors import DataCorruptError, DataMissingError  # noqa: E402
 
 
 def test_project_layout_splits_match_the_protocol():

@@ -17,12 +17,12 @@ import torch
 
 from vae_core.audio.data import ORIGINAL_URL, ensure_mir1k, read_clip
 from vae_core.audio.demo import DISPLAY_FLOOR_DB, shared_db_range, spectrogram_db
-from vae_core.audio.io import MAX_SECONDS, AudioInputError, read_audio, resample, wav_bytes
+from vae_core.core.audio_io import MAX_SECONDS, AudioInputError, read_audio, resample, wav_bytes
 from vae_core.audio.model import AudioConvSeparationVAE
-from vae_core.audio.separation import AudioSeparator
-from vae_core.checkpoints import SIDECAR, read_sidecar
-from vae_core.cli import main
-from vae_core.errors import DataCorruptError, DataMissingError, DownloadError, LabError
+from vae_core.audio.inference import AudioSeparator
+from vae_core.core.checkpoints import SIDECAR, read_sidecar
+from vae_core.core.cli import main
+from vae_core.core.errors import DataCorruptError, DataMissingError, DownloadError, LabError
 
 SR = 16000
 

@@ -7,7 +7,7 @@ import torch
 
 from vae_core.audio.latents import decode_patch, patch_db, summarize_audio, unit_label, unit_region
 from vae_core.audio.model import AudioConvConfig, AudioConvSeparationVAE
-from vae_core.audio.separation import AudioSeparator
+from vae_core.audio.inference import AudioSeparator
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,17 @@ import vae_core
 from vae_core.audio.data import find_clips, mix_at_snr, read_clip, split_clips
 from vae_core.audio.evaluation import evaluate_clips, oracle_irm, separate_waveform
 from vae_core.audio.filtering import patch_starts, separate_spectrogram
-from vae_core.audio.losses import AUDIO_LOSS_TERMS, audio_separation_loss
-from vae_core.audio.metrics import bss_eval
+from vae_core.audio.loss import AUDIO_LOSS_TERMS, audio_separation_loss
+from vae_core.core.metrics import bss_eval
 from vae_core.audio.model import AudioConvConfig, AudioConvSeparationVAE
-from vae_core.audio.separation import CHUNK_SECONDS, AudioSeparator
-from vae_core.audio.io import change_speed
-from vae_core.audio.training import AudioTrainConfig, SpectrogramPool, batch_tensors, train_audio
-from vae_core.audio.transforms import STFTConfig, stft
-from vae_core.checkpoints import SIDECAR, read_sidecar, save_checkpoint
-from vae_core.errors import ConfigError, LabError
-from vae_core.training import Callbacks, TrainConfig
+from vae_core.audio.inference import CHUNK_SECONDS, AudioSeparator
+from vae_core.core.audio_io import change_speed
+from vae_core.audio.task import AudioTrainConfig, SpectrogramPool, batch_tensors
+from vae_core.core.spectral import STFTConfig, stft
+from vae_core.core.checkpoints import SIDECAR, read_sidecar, save_checkpoint
+from vae_core.core.errors import ConfigError, LabError
+from vae_core.core.trainer import Callbacks, train
+from vae_core.image.task import TrainConfig
 
 SR = 16000
 HOP = STFTConfig().hop
@@ -344,7 +345,7 @@ def test_train_audio_history_and_checkpoint(tmp_path):
         def on_epoch(self, record):
             epochs_seen.append(record["epoch"])
 
-    result = train_audio(AudioTrainConfig(**TINY_RUN), Record(), out_dir=out)
+    result = train(AudioTrainConfig(**TINY_RUN), Record(), out_dir=out)
     h = result.history
     n = len(h["epoch"])
     assert 1 <= n <= 2 and epochs_seen == h["epoch"]
@@ -370,13 +371,13 @@ def test_train_audio_history_and_checkpoint(tmp_path):
 
 def test_train_audio_is_deterministic():
     cfg = dict(epochs=1, train_clips=2, val_clips=1, batch_size=4, seed=3)
-    a = train_audio(AudioTrainConfig(**cfg))
-    b = train_audio(AudioTrainConfig(**cfg))
+    a = train(AudioTrainConfig(**cfg))
+    b = train(AudioTrainConfig(**cfg))
     assert not a.stopped and not b.stopped
     assert len(a.history["train"]["total"]) == 1
     assert a.history["train"]["total"] == b.history["train"]["total"]
     assert a.history["val"]["total"] == b.history["val"]["total"]
-    c = train_audio(AudioTrainConfig(**{**cfg, "seed": 4}))
+    c = train(AudioTrainConfig(**{**cfg, "seed": 4}))
     assert c.history["train"]["total"] != a.history["train"]["total"]
 
 
@@ -389,13 +390,13 @@ def test_audio_train_config_validation(bad):
         AudioTrainConfig(**bad).validate()
     assert one_sentence(str(exc.value))
     with pytest.raises(ConfigError):
-        train_audio(AudioTrainConfig(**bad))
+        train(AudioTrainConfig(**bad))
 
 
 def test_stop_before_training_returns_cleanly(tmp_path):
     stop = threading.Event()
     stop.set()
-    result = train_audio(AudioTrainConfig(epochs=3, train_clips=1, val_clips=1, batch_size=4), stop=stop,
+    result = train(AudioTrainConfig(epochs=3, train_clips=1, val_clips=1, batch_size=4), stop=stop,
                          out_dir=tmp_path / "run")
     assert result.stopped is True
     assert result.history["epoch"] == [] and result.history["train"]["total"] == []
@@ -406,7 +407,7 @@ def test_stop_before_training_returns_cleanly(tmp_path):
 def test_short_real_training_beats_the_mixture(test_clips):
     """About 20 s of training on 20 MIR-1K training clips separates unseen test singers better than doing nothing
     (the mixture used as both estimates scores 0 dB NSDR by definition)."""
-    result = train_audio(AudioTrainConfig(epochs=3, train_clips=20, val_clips=1, batch_size=8, time_budget_s=20,
+    result = train(AudioTrainConfig(epochs=3, train_clips=20, val_clips=1, batch_size=8, time_budget_s=20,
                                           seed=0))
     assert result.seconds < 40
     scores = evaluate_clips(result.model, test_clips[:3])
@@ -443,9 +444,9 @@ def test_ema_run_saves_the_averaged_weights(tmp_path):
     """With ema_decay the validated, returned and saved model is the moving average, not the last weights; it
     differs from a plain run with the same seed, and is as reproducible."""
     cfg = dict(epochs=1, train_clips=2, val_clips=1, batch_size=4, seed=3)
-    plain = train_audio(AudioTrainConfig(**cfg))
-    ema = train_audio(AudioTrainConfig(**cfg, ema_decay=0.9), out_dir=tmp_path / "ema")
-    again = train_audio(AudioTrainConfig(**cfg, ema_decay=0.9))
+    plain = train(AudioTrainConfig(**cfg))
+    ema = train(AudioTrainConfig(**cfg, ema_decay=0.9), out_dir=tmp_path / "ema")
+    again = train(AudioTrainConfig(**cfg, ema_decay=0.9))
     # Same data and steps: the training losses agree, the validated model does not.
     assert ema.history["train"]["total"] == plain.history["train"]["total"]
     assert ema.history["val"]["total"] != plain.history["val"]["total"]

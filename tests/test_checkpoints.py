@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import vae_core.checkpoints as ckpt
-from vae_core.checkpoints import (FORMAT, SIDECAR, list_checkpoints, load_model, read_sidecar,
-                                  resolve_checkpoint, save_checkpoint, update_sidecar)
-from vae_core.errors import CheckpointError, LabError
+import vae_core.core.checkpoints as ckpt
+from vae_core.audio.model import AudioConvConfig, AudioConvSeparationVAE
+from vae_core.core.checkpoints import FORMAT, SIDECAR, list_checkpoints, load_model, read_sidecar, resolve_checkpoint, save_checkpoint, update_sidecar
+from vae_core.core.errors import CheckpointError, LabError
 
 
 def outputs(model, x):
@@ -188,7 +188,10 @@ def test_update_sidecar(saved):
 def test_list_checkpoints_finds_user_runs(runs_dir, model_factory):
     save_checkpoint(runs_dir / "my-run", model_factory("mlp"), {"task": "image"})
     save_checkpoint(runs_dir / "conv-run", model_factory("conv"), {"task": "image"})
-    save_checkpoint(runs_dir / "song-run", model_factory("mlp"), {"task": "audio"})
+    # The sidecar's task follows the model's kind, whatever the caller says.
+    save_checkpoint(runs_dir / "song-run", AudioConvSeparationVAE(AudioConvConfig(channels=(2, 2, 2), latent_channels=1,
+                                                                                  decoder_channels=(2, 2, 2))),
+                    {"task": "image"})
     (runs_dir / "broken").mkdir()
     (runs_dir / "broken" / SIDECAR).write_text("{not json")
     (runs_dir / "not-a-checkpoint").mkdir()
@@ -214,8 +217,12 @@ def test_resolve_checkpoint(runs_dir, model_factory, tmp_path):
     assert resolve_checkpoint(str(elsewhere)) == elsewhere
     with pytest.raises(CheckpointError, match="nope") as exc:
         resolve_checkpoint("nope")
-    assert "my-run" in str(exc.value) and "available" in str(exc.value)
+    assert "vae_core list" in str(exc.value) and "my-run" not in str(exc.value)
     assert isinstance(exc.value, LabError)
+    # A near miss names the closest checkpoints, not every run there is.
+    with pytest.raises(CheckpointError, match="did you mean 'my-run'") as exc:
+        resolve_checkpoint("my-rnu")
+    assert "image-conv" not in str(exc.value) and str(exc.value).count(".") <= 2
 
 
 def test_runs_dir_is_isolated(runs_dir):

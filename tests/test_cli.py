@@ -44,18 +44,33 @@ def test_eval_json(trained):
 
 def test_bench_prints_table_and_writes_json(trained, tmp_path):
     out = tmp_path / "bench.json"
-    r = cli("bench", "image", "--checkpoints", str(trained), "--limit", "300", "--json-out", str(out))
+    r = cli("bench", "image", "--checkpoints", str(trained), "--limit", "300", "--out", str(out))
     assert r.returncode == 0, r.stderr
+    assert f"Wrote {out}" in r.stdout
     assert "PSNR proj" in r.stdout and "mixture" in r.stdout
     report = json.loads(out.read_text())
     (entry,) = report["models"].values()
     assert entry["train_samples_per_s"] > 0 and entry["latency"]["median_ms"] > 0
 
 
+def test_bench_writes_a_file_only_where_told(tmp_path):
+    """Without --out nothing is written into the working folder; --json prints the report as the last line."""
+    r = subprocess.run([sys.executable, "-m", "vae_core", "bench", "latent", "--checkpoints", "image-mlp", "--json"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    assert list(tmp_path.iterdir()) == []
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["models"]["image-mlp"]["slider_move_ms"] > 0
+
+
 @pytest.mark.parametrize("args, words", [
     (("eval", "no-such-model"), "No checkpoint called"),
     (("train", "image", "--beta", "-1"), "beta must be"),
     (("train", "image", "--epochs", "0"), "epochs must be"),
+    (("tune", "audio", "image-mlp"), "image-mlp is an image checkpoint, but tune audio needs an audio checkpoint"),
+    (("eval", "audio-conv", "--weight", "0.3"), "--weight do(es) not apply to audio-conv"),
+    (("eval", "image-mpl"), "did you mean 'image-mlp'"),
 ])
 def test_bad_input_gives_one_sentence_not_a_traceback(args, words):
     r = cli(*args)
@@ -86,6 +101,18 @@ def test_list_shows_checkpoints(trained):
     (("train", "image", "--train-limit", "-5"), "must be at least 1"),
 ])
 def test_out_of_range_numbers_are_refused_by_the_parser(args, words):
+    r = cli(*args)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (("train", "image", "--speeds", "1.1"), "unrecognized arguments: --speeds 1.1"),
+    (("train", "audio", "--noise", "0.3"), "unrecognized arguments: --noise 0.3"),
+    (("train", "audio", "--model", "conv"), "unrecognized arguments: --model conv"),
+    (("train", "image", "--model", "mlp", "--channels", "4,8,16"), "--channels applies to --model conv only"),
+])
+def test_each_task_takes_only_its_own_flags(args, words):
+    """A flag of another task is an error, not silently dropped."""
     r = cli(*args)
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
 

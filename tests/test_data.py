@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core import data
-from vae_core.data import (MNIST, DataFile, ImageDataset, download_file, ensure_dataset, load_split,
-                           md5sum, parse_idx, read_idx)
-from vae_core.errors import DataCorruptError, DataMissingError, DownloadError, LabError
+from vae_core.image import data
+from vae_core.image.data import MNIST, ImageDataset, ensure_dataset, load_split, parse_idx, read_idx
+from vae_core.core.data import DataFile, download_file, md5sum
+from vae_core.core.errors import DataCorruptError, DataMissingError, DownloadError, LabError
 
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 

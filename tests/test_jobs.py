@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from vae_core.checkpoints import SIDECAR, list_checkpoints, load_model, read_sidecar
-from vae_core.errors import ConfigError, LabError
-from vae_core.jobs import ACTIVE, JOB_FILE, JobState, LocalJobRunner, folder_size_mb
-from vae_core.training import TrainConfig, train
+from vae_core.core.checkpoints import SIDECAR, list_checkpoints, load_model, read_sidecar
+from vae_core.core.errors import ConfigError, LabError
+from vae_core.core.jobs import ACTIVE, JOB_FILE, JobState, LocalJobRunner, folder_size_mb
+from vae_core.image.task import TrainConfig
+from vae_core.core.trainer import train
 
 TINY = dict(model="mlp", model_config={"latent_dim": 4, "hidden": [32]}, epochs=1, batch_size=64,
             train_limit=640, val_limit=100, seed=0)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vae_core.checkpoints import SIDECAR, load_model
-from vae_core.jobs import JOB_FILE, LocalJobRunner
+from vae_core.core.checkpoints import SIDECAR, load_model
+from vae_core.core.jobs import JOB_FILE, LocalJobRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 

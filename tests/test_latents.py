@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core.latents import (active_units, activity, decode, interpolate, kl_per_dimension, map_2d, summarize,
-                              traversal)
-from vae_core.models import build_model
-from vae_core.separation import ImageSeparator
+from vae_core.core.latents import active_units, activity, kl_per_dimension, map_2d
+from vae_core.image.latents import decode, interpolate, summarize, traversal
+from vae_core.core.models import build_model
+from vae_core.image.inference import ImageSeparator
 
 
 def test_kl_per_dimension_by_hand():

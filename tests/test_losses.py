@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from vae_core.losses import LOSS_TERMS, bernoulli_nll, kl_per_dim, separation_loss
-from vae_core.models import SeparationOutput
+from vae_core.image.loss import LOSS_TERMS, bernoulli_nll, separation_loss
+from vae_core.core.losses import kl_per_dim
+from vae_core.core.models import SeparationOutput
 
 B, D = 3, 2
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from vae_core.data import load_split
-from vae_core.metrics import PSNR_CAP_DB, psnr, ssim
+from vae_core.image.data import load_split
+from vae_core.core.metrics import PSNR_CAP_DB, psnr, ssim
 
 
 def sk_ssim(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vae_core.mixing import VAL_SIZE, PairSet, load_pairs, mix, pair_permutation, split_indices
+from vae_core.image.mixing import VAL_SIZE, PairSet, load_pairs, mix, pair_permutation, split_indices
 
 
 def test_mix_formula():
@@ -51,7 +51,7 @@ def test_test_pairs_are_deterministic_and_cover_clothes(data_dir):
     assert not torch.equal(a.clothing_index, c.clothing_index)
     assert torch.equal(a.digit_index, c.digit_index)
     # Rows really are the images at the recorded indices.
-    from vae_core.data import load_split
+    from vae_core.image.data import load_split
 
     c_img, c_lab = load_split("fashion-mnist", "test")
     assert torch.equal(a.clothes, c_img[a.clothing_index])

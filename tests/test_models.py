@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vae_core.errors import ConfigError, LabError
-from vae_core.losses import separation_loss
-from vae_core.models import (MODEL_KINDS, ConvConfig, MLPConfig, build_model, config_from_dict,
-                             config_to_dict)
+from vae_core.core.errors import ConfigError, LabError
+from vae_core.image.loss import separation_loss
+from vae_core.core.models import build_model, config_from_dict, config_to_dict
+from vae_core.core.registry import model_kinds
+from vae_core.image.model import ConvConfig, MLPConfig
 
 
 def test_forward_shapes_and_ranges(kind, model_factory, mixtures, small_configs):
@@ -109,7 +110,7 @@ def test_a_few_steps_reduce_the_loss(kind, model_factory):
     ("conv", {"hidden": 0}),
 ])
 def test_invalid_configs_raise(kind, values):
-    cfg_cls = MODEL_KINDS[kind][0]
+    cfg_cls = model_kinds()[kind][0]
     with pytest.raises(ConfigError) as exc:
         build_model(kind, cfg_cls(**values))
     assert isinstance(exc.value, LabError) and str(exc.value)

@@ -7,10 +7,10 @@ import torch
 
 import vae_core
 from vae_core import ImageSeparator, LabError, load_checkpoint
-from vae_core.checkpoints import save_checkpoint
-from vae_core.errors import CheckpointError
-from vae_core.mixing import load_pairs, mix
-from vae_core.separation import check_mixtures, mixture_consistency
+from vae_core.core.checkpoints import save_checkpoint
+from vae_core.core.errors import CheckpointError
+from vae_core.image.mixing import load_pairs, mix
+from vae_core.image.inference import check_mixtures, mixture_consistency
 
 
 @pytest.fixture
@@ -149,8 +149,8 @@ def test_load_checkpoint_by_name(runs_dir, model_factory, mixtures):
     with torch.no_grad():
         expected = model.eval()(mixtures, sample=False).sources
     torch.testing.assert_close(sep.separate(mixtures, project=False), expected, atol=0, rtol=0)
-    with pytest.raises(CheckpointError, match="my-conv"):
-        load_checkpoint("no-such-model")
+    with pytest.raises(CheckpointError, match="did you mean 'my-conv'"):
+        load_checkpoint("my-convv")
 
 
 def test_separate_real_mixtures(checkpoint, data_dir):

@@ -12,11 +12,11 @@ import torch
 from safetensors import safe_open
 
 from vae_core import load_checkpoint
-from vae_core.checkpoints import list_checkpoints, load_model
-from vae_core.evaluation import evaluate_separator
-from vae_core.latents import collapse_report, summarize
-from vae_core.models import build_model
-from vae_core.separation import ImageSeparator
+from vae_core.core.checkpoints import list_checkpoints, load_model
+from vae_core.image.evaluation import evaluate_separator
+from vae_core.image.latents import collapse_report, summarize
+from vae_core.core.models import build_model
+from vae_core.image.inference import ImageSeparator
 
 ROOT = Path(__file__).resolve().parent.parent
 

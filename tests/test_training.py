@@ -6,13 +6,14 @@ import threading
 import pytest
 import torch
 
-from vae_core.checkpoints import load_model, read_sidecar
-from vae_core.errors import ConfigError
-from vae_core.evaluation import evaluate_separator
-from vae_core.losses import LOSS_TERMS
-from vae_core.mixing import load_pairs
-from vae_core.separation import ImageSeparator
-from vae_core.training import Callbacks, TrainConfig, train
+from vae_core.core.checkpoints import load_model, read_sidecar
+from vae_core.core.errors import ConfigError
+from vae_core.image.evaluation import evaluate_separator
+from vae_core.image.loss import LOSS_TERMS
+from vae_core.image.mixing import load_pairs
+from vae_core.image.inference import ImageSeparator
+from vae_core.core.trainer import Callbacks, train
+from vae_core.image.task import TrainConfig
 
 QUICK = dict(model="mlp", model_config={"latent_dim": 16}, epochs=2, batch_size=128, beta=1.0,
              train_limit=8000, val_limit=500, seed=3)

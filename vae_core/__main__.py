@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from vae_core.core.cli import main
 
 sys.exit(main())

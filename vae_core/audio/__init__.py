@@ -1,1 +1,1 @@
-"""Audio: spectrogram front end and source-separation metrics (MIR-1K voice / accompaniment)."""
+"""Voice separation: the singing voice and the accompaniment of MIR-1K songs, from spectrogram patches."""

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..data import ProgressFn, data_root, download_file, md5sum
-from ..errors import DataCorruptError, DataMissingError
+from vae_core.core.data import ProgressFn, data_root, download_file, md5sum
+from vae_core.core.errors import DataCorruptError, DataMissingError
 
 SAMPLE_RATE = 16000
 TRAIN_SINGERS = ("abjones", "amy")  # Hsu & Jang 2010; Huang et al. 2014

@@ -12,10 +12,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import SAMPLE_RATE, Clip, find_clips, mix_at_snr, read_clip, split_clips
-from .evaluation import oracle_irm
-from .metrics import bss_eval, si_sdr
-from .transforms import STFTConfig, stft
+from vae_core.audio.data import SAMPLE_RATE, Clip, find_clips, mix_at_snr, read_clip, split_clips
+from vae_core.audio.evaluation import oracle_irm
+from vae_core.core.metrics import bss_eval, si_sdr
+from vae_core.core.spectral import STFTConfig, stft
 
 TRACKS = ("mixture", "voice", "accompaniment")
 DISPLAY_FLOOR_DB = -80.0

@@ -6,29 +6,21 @@ accompaniment).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .data import Clip, mix_at_snr, read_clip
-from .filtering import MASK_POWER, check_mask_power, inference_cost, separate_spectrogram
-from .metrics import ClipScore, bss_eval, global_scores
-from .model import AudioConvSeparationVAE
-from .transforms import STFTConfig, apply_masks, soft_masks, stft
-
-
-def separate_waveform(model: AudioConvSeparationVAE, mixture: np.ndarray | torch.Tensor,
-                      cfg: STFTConfig = STFTConfig(), progress: Callable[[float], None] | None = None,
-                      mask_power: float = MASK_POWER, overlap: int = 2) -> np.ndarray:
-    """Separate a 16 kHz mixture ``(samples,)`` into ``(2, samples)`` = [voice, accompaniment], float32.
-
-    The two estimates sum to the mixture (soft masks that sum to one, mixture phase). ``overlap``: how many
-    patches see each frame (2: 50 % overlap)."""
-    x = torch.as_tensor(np.asarray(mixture, dtype=np.float32))
-    spec = stft(x, cfg)
-    masks, _ = separate_spectrogram(model, spec, cfg, progress=progress, mask_power=mask_power, overlap=overlap)
-    return apply_masks(spec.unsqueeze(0), masks.unsqueeze(0), len(x), cfg)[0].numpy()
+from vae_core.audio.data import Clip, find_clips, mix_at_snr, read_clip, split_clips
+from vae_core.audio.filtering import check_mask_power, inference_cost, separate_waveform
+from vae_core.audio.inference import AudioSeparator, check_overlap
+from vae_core.core.audio_io import check_speeds
+from vae_core.core.checkpoints import load_model, update_sidecar
+from vae_core.core.errors import DataMissingError
+from vae_core.core.metrics import ClipScore, bss_eval, global_scores
+from vae_core.audio.model import AudioConvSeparationVAE
+from vae_core.core.spectral import STFTConfig, apply_masks, soft_masks, stft
 
 
 def oracle_irm(voice: np.ndarray, accompaniment: np.ndarray, cfg: STFTConfig = STFTConfig()) -> np.ndarray:
@@ -77,16 +69,12 @@ def evaluate_clips(method: AudioConvSeparationVAE | str, clips: list[Clip], snr_
     return evaluate_methods({"method": method}, clips, snr_db, progress)["method"]
 
 
-def evaluate_audio_checkpoint(folder, data_root=None, limit: int | None = None,
-                              progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
-    """Score a checkpoint on the MIR-1K ``test`` clips (the first ``limit`` of them) at 0 dB and store the
-    figures in its sidecar as ``test_metrics``: ``gnsdr``, ``gsir``, ``gsar``, ``mean_sdr`` per source, with
-    the mask power, test-time speeds and patch overlap they were measured with."""
-    from pathlib import Path
-
-    from ..checkpoints import load_model, update_sidecar
-    from .data import find_clips, split_clips
-    from .separation import AudioSeparator
+def evaluate_audio_checkpoint(folder: Path, data_root: Path | None = None, limit: int | None = None,
+                              progress: Callable[[int, int], None] | None = None,
+                              store: bool = True) -> dict[str, object]:
+    """Score a checkpoint on the MIR-1K ``test`` clips (the first ``limit`` of them) at 0 dB: ``gnsdr``,
+    ``gsir``, ``gsar``, ``mean_sdr`` per source, with the mask power, test-time speeds and patch overlap they
+    were measured with; with ``store``, also in its sidecar as ``test_metrics``."""
 
     model, meta = load_model(Path(folder))
     clips = split_clips(find_clips(data_root), "test")[:limit]
@@ -95,7 +83,8 @@ def evaluate_audio_checkpoint(folder, data_root=None, limit: int | None = None,
     metrics = {k: [round(float(v), 4) for v in res[k]] for k in ("gnsdr", "gsir", "gsar", "mean_sdr")}
     metrics.update(clips=len(clips), snr_db=0.0, sources=["voice", "accompaniment"], mask_power=sep.mask_power,
                    speeds=list(sep.speeds), overlap=sep.overlap)
-    update_sidecar(Path(folder), test_metrics=metrics)
+    if store:
+        update_sidecar(Path(folder), test_metrics=metrics)
     return metrics
 
 
@@ -127,13 +116,7 @@ def tune_inference(folder, data_root=None, powers: tuple[float, ...] = TUNE_POWE
 
     Masks ``|V|^p / (|V|^p + |A|^p)``: a lower power gives softer masks (fewer artifacts, more leakage).
     Speeds: see :mod:`vae_core.audio.separation`; the choice follows :func:`choose_setting`."""
-    from pathlib import Path
 
-    from ..checkpoints import load_model, update_sidecar
-    from ..errors import DataMissingError
-    from .data import find_clips
-    from .io import check_speeds
-    from .separation import AudioSeparator, check_overlap
 
     model, meta = load_model(Path(folder))
     clips = [c for c in find_clips(data_root) if c.split == "dev"]

@@ -13,9 +13,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from .model import AudioConvSeparationVAE, db_to_amplitude
-from .transforms import STFTConfig, magnitude_db, soft_masks
+from vae_core.core.errors import ConfigError
+from vae_core.audio.model import AudioConvSeparationVAE, db_to_amplitude
+from vae_core.core.spectral import STFTConfig, apply_masks, magnitude_db, soft_masks, stft
 
 MASK_POWER = 2.0  # |V|^p/(|V|^p+|A|^p) with p = 2 (Wiener-like) while training; checkpoints may store their own p
 MAX_MASK_POWER = 8.0  # beyond this the masks are binary in all but name
@@ -91,3 +91,16 @@ def separate_spectrogram(model: AudioConvSeparationVAE, mixture: torch.Tensor, c
         if progress:
             progress(min(1.0, (b + len(chunk)) / len(starts)))
     return (masks / weight)[:, :, :n], (decoded / weight)[:, :, :n]
+
+
+def separate_waveform(model: AudioConvSeparationVAE, mixture: np.ndarray | torch.Tensor,
+                      cfg: STFTConfig = STFTConfig(), progress: Callable[[float], None] | None = None,
+                      mask_power: float = MASK_POWER, overlap: int = 2) -> np.ndarray:
+    """Separate a 16 kHz mixture ``(samples,)`` into ``(2, samples)`` = [voice, accompaniment], float32.
+
+    The two estimates sum to the mixture (soft masks that sum to one, mixture phase). ``overlap``: how many
+    patches see each frame (2: 50 % overlap)."""
+    x = torch.as_tensor(np.asarray(mixture, dtype=np.float32))
+    spec = stft(x, cfg)
+    masks, _ = separate_spectrogram(model, spec, cfg, progress=progress, mask_power=mask_power, overlap=overlap)
+    return apply_masks(spec.unsqueeze(0), masks.unsqueeze(0), len(x), cfg)[0].numpy()

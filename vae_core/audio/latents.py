@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..latents import ACTIVE_THRESHOLD, activity, kl_per_dimension
-from .data import mix_at_snr, read_clip
-from .demo import test_clips
-from .separation import AudioSeparator
+from vae_core.core.latents import ACTIVE_THRESHOLD, activity, kl_per_dimension
+from vae_core.audio.data import mix_at_snr, read_clip
+from vae_core.audio.demo import test_clips
+from vae_core.audio.inference import AudioSeparator
 
 
 @dataclass

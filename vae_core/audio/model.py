@@ -18,8 +18,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..errors import ConfigError
-from ..models import SeparationOutput, SeparationVAE
+from vae_core.core.errors import ConfigError
+from vae_core.core.models import SeparationOutput, SeparationVAE
 
 AUDIO_SOURCES = ("voice", "accompaniment")
 
@@ -44,10 +44,10 @@ class AudioConvConfig:
             raise ConfigError(f"freq_bins must be between 16 and 4097, not {self.freq_bins}.")
         if not 8 <= self.frames <= 1024:
             raise ConfigError(f"frames must be between 8 and 1024, not {self.frames}.")
-        if not 1 <= len(self.channels) <= 6 or any(c < 1 for c in self.channels):
-            raise ConfigError(f"channels must be one to six positive numbers, not {self.channels}.")
-        if len(self.decoder_channels) != len(self.channels) or any(c < 1 for c in self.decoder_channels):
-            raise ConfigError(f"decoder_channels must be {len(self.channels)} positive numbers, "
+        if not 1 <= len(self.channels) <= 6 or any(not 1 <= c <= 512 for c in self.channels):
+            raise ConfigError(f"channels must be one to six numbers between 1 and 512, not {self.channels}.")
+        if len(self.decoder_channels) != len(self.channels) or any(not 1 <= c <= 512 for c in self.decoder_channels):
+            raise ConfigError(f"decoder_channels must be {len(self.channels)} numbers between 1 and 512, "
                               f"not {self.decoder_channels}.")
         if not 1 <= self.latent_channels <= 256:
             raise ConfigError(f"latent_channels must be between 1 and 256, not {self.latent_channels}.")
@@ -196,12 +196,12 @@ class AudioConvSeparationVAE(SeparationVAE):
         sample = self.training if sample is None else sample
         z = self.reparameterize(mu, logvar, generator) if sample else mu
         sources = self.decode_all(z, tuple(x.shape[-2:]))
-        return SeparationOutput(sources, db_sum(sources), mu, logvar, z)
+        return SeparationOutput(sources, self.remix(sources), mu, logvar, z)
 
-    @torch.no_grad()
-    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        z = torch.randn((n, len(AUDIO_SOURCES), self.latent_dim), generator=generator)
-        return self.decode_all(z.to(next(self.parameters()).device))
+    def remix(self, sources: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
+        """The decoded patches' power sum in normalised dB ``(batch, freq, frames)`` (``weight`` is unused:
+        the mixture's levels live in the magnitudes)."""
+        return db_sum(sources)
 
 
 DB_RANGE = 80.0  # the normalised dB scale spans this many dB (see STFTConfig.db_floor)
@@ -218,11 +218,4 @@ def db_sum(sources: torch.Tensor) -> torch.Tensor:
     return (20 * torch.log10(total) / DB_RANGE + 1.0).clamp(0.0, 1.0)
 
 
-def _register() -> None:
-    # The checkpoint registry builds models by kind; audio models join the image ones there.
-    from ..models import MODEL_KINDS
-
-    MODEL_KINDS.setdefault(AudioConvSeparationVAE.kind, (AudioConvConfig, AudioConvSeparationVAE))
-
-
-_register()
+MODEL_KINDS = {AudioConvSeparationVAE.kind: (AudioConvConfig, AudioConvSeparationVAE)}

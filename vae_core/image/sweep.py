@@ -10,11 +10,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .checkpoints import load_model, save_checkpoint, update_sidecar
-from .evaluation import evaluate_checkpoint
-from .latents import collapse_report, summarize
-from .separation import ImageSeparator
-from .training import TrainConfig, train
+from vae_core.core.checkpoints import load_model, save_checkpoint, update_sidecar
+from vae_core.image.evaluation import evaluate_checkpoint
+from vae_core.image.latents import collapse_report, summarize
+from vae_core.image.inference import ImageSeparator
+from vae_core.image.task import TrainConfig
+from vae_core.core.trainer import train
 
 
 def run_name(beta: float, latent_dim: int) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from ..errors import ConfigError, LabError
+from vae_core.core.errors import ConfigError, LabError
 
 MAX_SECONDS = 600.0  # ten minutes: about a minute of separation on two CPU cores
 MIN_RATE, MAX_RATE = 4000, 192000

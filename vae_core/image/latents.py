@@ -10,28 +10,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .losses import kl_per_dim
-from .mixing import load_pairs, mix
-from .models import SOURCES
-from .separation import ImageSeparator
+from vae_core.core.latents import activity, active_units, kl_per_dimension
 
-ACTIVE_THRESHOLD = 0.01
-"""Burda et al. 2016: unit u is active when Cov_x(E_q[z_u | x]) > 0.01."""
+from vae_core.image.mixing import load_pairs, mix
+from vae_core.image.model import SOURCES
+from vae_core.image.inference import ImageSeparator
 
 
-def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Mean KL(q(z_u|x) || N(0, 1)) over the data, per source and dimension: ``(source, latent_dim)``."""
-    return kl_per_dim(mu, logvar).mean(0)
 
 
-def activity(mu: torch.Tensor) -> torch.Tensor:
-    """Variance over the data of each posterior mean, ``Cov_x(E_q[z_u | x])``: ``(source, latent_dim)``."""
-    return mu.var(0, unbiased=False)
 
 
-def active_units(mu: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> torch.Tensor:
-    """Boolean ``(source, latent_dim)``: which units carry information about the input (Burda et al. 2016)."""
-    return activity(mu) > threshold
+
 
 
 @dataclass
@@ -95,27 +85,6 @@ def collapse_report(separator: ImageSeparator, summary: LatentSummary, n: int = 
     return report
 
 
-def map_2d(points: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
-    """Project ``(N, D)`` points to ``(N, 2)`` with PCA, or UMAP when asked for and installed.
-
-    Returns the projection and the method actually used.
-    """
-    x = np.asarray(points, dtype=np.float64)
-    if method == "umap":
-        try:
-            import umap  # optional dependency
-        except ImportError:
-            method = "pca"
-        else:
-            return umap.UMAP(n_components=2, random_state=seed).fit_transform(x), "umap"
-    x = x - x.mean(0)
-    if x.shape[1] == 1:
-        return np.concatenate([x, np.zeros_like(x)], 1), "pca"
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    proj = x @ vt[:2].T
-    # Fix each axis' sign so the map does not flip between runs of the same data.
-    proj *= np.where(proj[np.abs(proj).argmax(0), range(2)] < 0, -1.0, 1.0)
-    return proj, "pca"
 
 
 def decode(separator: ImageSeparator, z: np.ndarray) -> np.ndarray:
@@ -143,5 +112,4 @@ def interpolate(separator: ImageSeparator, z_a: np.ndarray, z_b: np.ndarray, ste
     return decode(separator, (1 - t) * np.asarray(z_a, np.float32) + t * np.asarray(z_b, np.float32))
 
 
-__all__ = ["ACTIVE_THRESHOLD", "LatentSummary", "SOURCES", "active_units", "activity", "collapse_report", "decode",
-           "interpolate", "kl_per_dimension", "map_2d", "summarize", "traversal"]
+__all__ = ["LatentSummary", "SOURCES", "collapse_report", "decode", "interpolate", "summarize", "traversal"]

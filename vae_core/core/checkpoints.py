@@ -29,15 +29,14 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
-from . import __version__
-from .data import DATASETS
-from .errors import CheckpointError, ConfigError
-from .models import SeparationVAE, build_model, config_to_dict
-from .audio import model as _audio_model  # noqa: F401  # registers the audio model kinds with build_model
+from vae_core.core import __version__
+from vae_core.core.errors import CheckpointError, LabError
+from vae_core.core.models import SeparationVAE, build_model, config_from_dict, config_to_dict
+from vae_core.core.registry import closest, task_of_kind
 
 FORMAT = "vae-separation-lab/1"
 SIDECAR = "checkpoint.json"
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
 
 def runs_dir() -> Path:
@@ -96,7 +95,7 @@ def save_checkpoint(folder: Path, model: SeparationVAE, meta: dict[str, Any], ha
     if not weights_path.is_file() or hashlib.sha256(weights_path.read_bytes()).hexdigest() != sha:
         atomic_write_bytes(weights_path, blob)
     sidecar = dict(meta)
-    sidecar.update({"format": FORMAT, "task": meta.get("task", "image"), "kind": model.kind,
+    sidecar.update({"format": FORMAT, "task": task_of_kind(model.kind).name, "kind": model.kind,
                     "model_config": config_to_dict(model.config),
                     "weights": weights_name, "weights_sha256": sha})
     atomic_write_json(folder / SIDECAR, _json_safe(sidecar))
@@ -131,6 +130,16 @@ def load_model(folder: Path) -> tuple[SeparationVAE, dict[str, Any]]:
     """Rebuild the model of a checkpoint folder and load its verified weights."""
     folder = Path(folder)
     meta = read_sidecar(folder)
+    # The description is checked (kind, known keys, types, sizes within the config's limits) before any
+    # weight is read or allocated.
+    try:
+        if not isinstance(meta.get("model_config"), dict):
+            raise TypeError(f"model_config must be an object, not {type(meta.get('model_config')).__name__}")
+        config = config_from_dict(meta["kind"], meta["model_config"])
+        config.validate()
+    except (KeyError, TypeError, ValueError, LabError) as exc:
+        raise CheckpointError(f"{folder.name}: its model description is invalid ({str(exc).rstrip('.')}); "
+                              "restore the checkpoint or train it again.") from None
     weights = folder / str(meta.get("weights", ""))
     try:
         blob = weights.read_bytes()
@@ -145,12 +154,7 @@ def load_model(folder: Path) -> tuple[SeparationVAE, dict[str, Any]]:
         state = safetensors.torch.load(blob)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{folder.name}: the weights file cannot be read ({exc}).") from None
-    try:
-        if not isinstance(meta.get("model_config"), dict):
-            raise TypeError(f"model_config must be an object, not {type(meta.get('model_config')).__name__}")
-        model = build_model(meta["kind"], meta["model_config"])
-    except (KeyError, TypeError, ConfigError) as exc:
-        raise CheckpointError(f"{folder.name}: its model description is invalid ({exc}).") from None
+    model = build_model(meta["kind"], config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError:
@@ -162,15 +166,16 @@ def load_model(folder: Path) -> tuple[SeparationVAE, dict[str, Any]]:
     return model, meta
 
 
-def training_meta(cfg: Any, history: dict[str, Any], best_epoch: int, data_root: Path | None,
+def training_meta(task: str, cfg: Any, history: dict[str, Any], best_epoch: int, data: dict[str, Any],
                   extra: dict[str, Any] | None) -> dict[str, Any]:
-    """The sidecar fields of a training run (everything needed to reproduce and judge it)."""
+    """The sidecar fields of a training run (everything needed to reproduce and judge it); ``data`` names the
+    data the run used (dataset -> file -> checksum)."""
     meta = {
-        "task": "image",
+        "task": task,
         "train_config": asdict(cfg),
         "history": history,
         "best_epoch": best_epoch,
-        "data": {ds.key: {f.name: f.md5 for f in ds.files.values()} for ds in DATASETS.values()},
+        "data": data,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"vae_core": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
@@ -225,5 +230,8 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     for root in (SHIPPED_DIR, runs_dir()):
         if (root / str(name_or_path) / SIDECAR).is_file():
             return root / str(name_or_path)
-    names = ", ".join(c.name for c in list_checkpoints()) or "none"
-    raise CheckpointError(f"No checkpoint called {str(name_or_path)!r}; available: {names}.")
+    names = [c.name for c in list_checkpoints()]
+    near = closest(str(name_or_path), names)
+    hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
+    raise CheckpointError(f"No checkpoint called {str(name_or_path)!r}; {hint}`python -m vae_core list` shows "
+                          f"all {len(names)}.")

@@ -9,24 +9,18 @@ so sampling ``z ~ N(0, I)`` and decoding draws a digit (source 0) or a clothing 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, NamedTuple
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from vae_core.core.errors import ConfigError
+from vae_core.core.models import SeparationVAE
 
 SOURCES = ("digit", "clothing")
 IMAGE_SHAPE = (28, 28)
 
 
-class SeparationOutput(NamedTuple):
-    sources: torch.Tensor  # (batch, source, 28, 28), in [0, 1]
-    mixture: torch.Tensor  # (batch, 28, 28): the decoded sources re-mixed with the input weight
-    mu: torch.Tensor  # (batch, source, latent_dim)
-    logvar: torch.Tensor  # (batch, source, latent_dim)
-    z: torch.Tensor  # (batch, source, latent_dim)
 
 
 @dataclass
@@ -39,8 +33,8 @@ class MLPConfig:
     def validate(self) -> None:
         if not 1 <= self.latent_dim <= 512:
             raise ConfigError(f"latent_dim must be between 1 and 512, not {self.latent_dim}.")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"hidden sizes must be positive, not {self.hidden}.")
+        if not 1 <= len(self.hidden) <= 8 or any(not 1 <= h <= 8192 for h in self.hidden):
+            raise ConfigError(f"hidden must be one to eight sizes between 1 and 8192, not {self.hidden}.")
 
 
 @dataclass
@@ -54,55 +48,12 @@ class ConvConfig:
     def validate(self) -> None:
         if not 1 <= self.latent_dim <= 512:
             raise ConfigError(f"latent_dim must be between 1 and 512, not {self.latent_dim}.")
-        if len(self.channels) != 3 or any(c < 1 for c in self.channels):
-            raise ConfigError(f"channels must be three positive numbers, not {self.channels}.")
-        if self.hidden < 1:
-            raise ConfigError(f"hidden must be positive, not {self.hidden}.")
+        if len(self.channels) != 3 or any(not 1 <= c <= 1024 for c in self.channels):
+            raise ConfigError(f"channels must be three numbers between 1 and 1024, not {self.channels}.")
+        if not 1 <= self.hidden <= 8192:
+            raise ConfigError(f"hidden must be between 1 and 8192, not {self.hidden}.")
 
 
-class SeparationVAE(nn.Module):
-    """Base interface of every image separation VAE."""
-
-    kind: str = ""
-    config: Any
-
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior parameters ``mu, logvar``, each ``(batch, source, latent_dim)``, of a mixture batch."""
-        raise NotImplementedError
-
-    def decode(self, z: torch.Tensor, source: int) -> torch.Tensor:
-        """Decode one source's latent ``(batch, latent_dim)`` into its image ``(batch, 28, 28)`` in [0, 1]."""
-        raise NotImplementedError
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """``z = mu + sigma * eps`` with ``eps ~ N(0, I)`` (Kingma & Welling 2014, eq. 10)."""
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-        return mu + torch.exp(0.5 * logvar) * eps
-
-    def decode_all(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode both latents ``(batch, source, latent_dim)`` into ``(batch, source, 28, 28)``."""
-        return torch.stack([self.decode(z[:, s], s) for s in range(len(SOURCES))], dim=1)
-
-    def forward(self, x: torch.Tensor, weight: float = 0.5, sample: bool | None = None,
-                generator: torch.Generator | None = None) -> SeparationOutput:
-        """Encode, draw (or, in eval mode, take the mean), decode both sources and re-mix them."""
-        mu, logvar = self.encode(x)
-        sample = self.training if sample is None else sample
-        z = self.reparameterize(mu, logvar, generator) if sample else mu
-        sources = self.decode_all(z)
-        return SeparationOutput(sources, remix(sources, weight), mu, logvar, z)
-
-    @torch.no_grad()
-    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``z ~ N(0, I)`` for both latents and decode: ``(n, source, 28, 28)``."""
-        z = torch.randn((n, len(SOURCES), self.latent_dim), generator=generator)
-        return self.decode_all(z.to(next(self.parameters()).device))
 
 
 def remix(sources: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
@@ -125,6 +76,15 @@ def mixture_consistency(sources: torch.Tensor, mixture: torch.Tensor, weight: fl
     return out.clamp(0.0, 1.0) if clip else out
 
 
+class ImageSeparationVAE(SeparationVAE):
+    """A separation VAE for 28x28 images: sources ``(batch, source, 28, 28)`` in [0, 1]."""
+
+    sources = SOURCES
+
+    def remix(self, sources: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
+        return remix(sources, weight)
+
+
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -132,7 +92,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class MLPSeparationVAE(SeparationVAE):
+class MLPSeparationVAE(ImageSeparationVAE):
     """The course notebook's model: fully connected encoder with four heads and two MLP decoders."""
 
     kind = "mlp"
@@ -180,7 +140,7 @@ class ConvDecoder(nn.Module):
         return self.body(self.project(z).view(-1, self.c3, 7, 7)).squeeze(1)
 
 
-class ConvSeparationVAE(SeparationVAE):
+class ConvSeparationVAE(ImageSeparationVAE):
     """Convolutional encoder (28 -> 14 -> 7) with four heads, two convolutional decoders."""
 
     kind = "conv"
@@ -210,29 +170,10 @@ MODEL_KINDS: dict[str, tuple[type, type[SeparationVAE]]] = {
     "mlp": (MLPConfig, MLPSeparationVAE),
     "conv": (ConvConfig, ConvSeparationVAE),
 }
-IMAGE_MODEL_KINDS = tuple(MODEL_KINDS)  # audio kinds register themselves from vae_core.audio.model
+IMAGE_MODEL_KINDS = tuple(MODEL_KINDS)
 
 
-def config_to_dict(config: Any) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
 
-def config_from_dict(kind: str, values: dict[str, Any]) -> Any:
-    """Rebuild a model config from its JSON form; unknown keys are an error, not silently dropped."""
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"Unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}.")
-    cls = MODEL_KINDS[kind][0]
-    names = {f.name for f in fields(cls)}
-    unknown = set(values) - names
-    if unknown:
-        raise ConfigError(f"Unknown {kind} model settings: {', '.join(sorted(unknown))}.")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def build_model(kind: str, config: Any | dict[str, Any] | None = None) -> SeparationVAE:
-    """Make a model of ``kind`` from a config object, its dict form, or the defaults."""
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"Unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}.")
-    if isinstance(config, dict):
-        config = config_from_dict(kind, config)
-    return MODEL_KINDS[kind][1](config)

@@ -9,20 +9,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .models import SOURCES, SeparationOutput, mixture_consistency
+from vae_core.core.losses import kl_per_dim
+
+from vae_core.image.model import SOURCES, mixture_consistency
+from vae_core.core.models import SeparationOutput
 
 LOSS_TERMS = ("total", "recon", "kl", "recon_digit", "recon_clothing", "recon_mixture",
               "kl_digit", "kl_clothing", "recon_consistent")
 _EPS = 1e-6
 
 
-def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(q(z|x) || N(0, I)) per example and dimension, same shape as ``mu``.
-
-    Closed form for diagonal Gaussians (Kingma & Welling 2014, appendix B):
-    ``-1/2 (1 + log sigma^2 - mu^2 - sigma^2)``.
-    """
-    return -0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())
 
 
 def bernoulli_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

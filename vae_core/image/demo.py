@@ -1,18 +1,20 @@
 """What the image pages show, computed here so that pages stay free of torch: numpy in, numpy out."""
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import FASHION_MNIST, MNIST
-from .errors import LabError
-from .metrics import psnr, ssim
-from .mixing import load_pairs, mix
-from .models import remix
-from .separation import ImageSeparator
+from vae_core.image.data import FASHION_MNIST, MNIST, load_split
+from vae_core.core.errors import LabError
+from vae_core.core.metrics import psnr, ssim
+from vae_core.image.mixing import load_pairs, mix
+from vae_core.image.model import remix
+from vae_core.image.inference import ImageSeparator
 
 
 @dataclass
@@ -31,8 +33,6 @@ class TestImages:
 
 def load_test_images(data_root: Path | None = None) -> TestImages:
     """Both test sets (raises :class:`DataMissingError` naming missing files)."""
-    from .data import load_split
-
     d, dl = load_split(MNIST, "test", data_root)
     c, cl = load_split(FASHION_MNIST, "test", data_root)
     return TestImages(d, dl.numpy(), c, cl.numpy())
@@ -56,8 +56,6 @@ class PairResult:
 def separate_pair(separator: ImageSeparator, images: TestImages, digit_index: int, clothing_index: int,
                   weight: float = 0.5, noise: float = 0.0, noise_seed: int = 0, project: bool = True) -> PairResult:
     """Mix one test digit with one test clothing item, separate, and score against the truth."""
-    import time
-
     n = len(images.digits)
     for name, i in (("digit", digit_index), ("clothing", clothing_index)):
         if not 0 <= i < n:

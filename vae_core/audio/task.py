@@ -12,30 +12,31 @@ singers than the two in the training split.
 With ``ema_decay`` the model that is validated and saved is an exponential moving average of the trained
 weights (and BatchNorm statistics), which smooths the epoch-to-epoch swings of a small, noisy training set.
 
-The loop reports through the image trainer's :class:`~vae_core.training.Callbacks` and honours its stop event;
-the best model (by the dev clips' voice NSDR) is saved every time it improves.
+Runs go through the shared trainer (:func:`vae_core.core.trainer.train`); the best model is the one with the best
+voice NSDR on the dev clips.
 """
 from __future__ import annotations
 
 import math
-import threading
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from ..training import (_GLOBAL_RNG_LOCK, Callbacks, TrainResult, annealed_beta, optimizer_step, out_of_time,
-                        pick_device, record_epoch, report_step)
-from .data import Clip, find_clips, mix_at_snr, read_clip, split_clips
-from .filtering import check_mask_power, normalised_patches
-from .io import change_speed, check_speeds
-from .losses import AUDIO_LOSS_TERMS, audio_separation_loss
-from .model import AudioConvConfig, AudioConvSeparationVAE
-from .transforms import STFTConfig, stft
+from vae_core.core.errors import ConfigError
+from vae_core.audio.evaluation import evaluate_clips
+from vae_core.audio.inference import AudioSeparator
+from vae_core.core.checkpoints import load_model, resolve_checkpoint
+from vae_core.core.models import config_from_dict
+from vae_core.core.trainer import TrainingTask
+from vae_core.audio.data import Clip, find_clips, manifest_checksums, mix_at_snr, read_clip, split_clips
+from vae_core.audio.filtering import check_mask_power, normalised_patches
+from vae_core.core.audio_io import change_speed, check_speeds
+from vae_core.audio.loss import AUDIO_LOSS_TERMS, audio_separation_loss
+from vae_core.audio.model import AudioConvConfig, AudioConvSeparationVAE
+from vae_core.core.spectral import STFTConfig, stft
 
 
 # The speed perturbation and weight average of the shipped checkpoint (offered as such on the Train page).
@@ -92,7 +93,7 @@ class AudioTrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        AudioConvConfig(**_tuples(self.model_config)).validate()
+        config_from_dict(self.model, self.model_config).validate()
 
 
 def _tuples(values: dict[str, Any]) -> dict[str, Any]:
@@ -152,11 +153,6 @@ def batch_tensors(mixture: torch.Tensor, sources: torch.Tensor,
     return x, targets, mixture.abs() / ref, sources.abs() / ref.unsqueeze(1)
 
 
-def empty_history() -> dict[str, Any]:
-    return {"epoch": [], "seconds": [], "beta": [], "val_nsdr_voice": [], "val_nsdr_accompaniment": [],
-            "train": {t: [] for t in AUDIO_LOSS_TERMS}, "val": {t: [] for t in AUDIO_LOSS_TERMS}}
-
-
 class _Validation:
     """Fixed patches of the held-out dev clips (losses) and the clips themselves (NSDR)."""
 
@@ -180,133 +176,10 @@ class _Validation:
         return {t: v / len(self.mixture) for t, v in sums.items()}
 
     def nsdr(self, model: AudioConvSeparationVAE, mask_power: float) -> np.ndarray:
-        from .evaluation import evaluate_clips
-        from .separation import AudioSeparator
-
         return evaluate_clips(AudioSeparator(model, {"inference": {"mask_power": mask_power}}), self.clips)["gnsdr"]
 
 
-def train_audio(cfg: AudioTrainConfig, callbacks: Callbacks | None = None, stop: threading.Event | None = None,
-                out_dir: Path | None = None, data_root: Path | None = None, device: str | None = None,
-                meta: dict[str, Any] | None = None) -> TrainResult:
-    """Train the audio separation VAE; keep (and, with ``out_dir``, save) the best model on the dev clips."""
-    from ..checkpoints import save_checkpoint
-    from .data import manifest_checksums
-
-    cfg.validate()
-    callbacks = callbacks or Callbacks()
-    stop = stop or threading.Event()
-    dev = pick_device(device)
-    g = torch.Generator().manual_seed(cfg.seed)
-    model_cfg = AudioConvConfig(**_tuples(cfg.model_config))
-
-    clips = find_clips(data_root)
-    train_split = split_clips(clips, "train")
-    train_clips = [c for c in train_split if c.split == "train"][: cfg.train_clips]
-    val_clips = [c for c in train_split if c.split == "dev"][: cfg.val_clips]
-    if not val_clips:
-        val_clips, train_clips = train_clips[-1:], train_clips[:-1] or train_clips
-    pool = SpectrogramPool(train_clips, model_cfg.frames, speeds=tuple(cfg.speeds))
-    val = _Validation(val_clips, model_cfg.frames, cfg.seed)
-
-    with _GLOBAL_RNG_LOCK:
-        torch.manual_seed(cfg.seed)
-        model = AudioConvSeparationVAE(model_cfg).to(dev)
-        noise_g = torch.Generator(device=dev)
-        if dev.type == "cpu":
-            noise_g.set_state(torch.get_rng_state())
-        else:
-            noise_g.manual_seed(cfg.seed)
-    if cfg.init_from:
-        _load_initial_weights(model, cfg.init_from)
-    model = model.to(memory_format=torch.channels_last)  # about 1.6x faster convolutions on CPU
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=_ema_update(cfg.ema_decay), use_buffers=True)
-           if cfg.ema_decay > 0 else None)
-    # The model that is validated and kept: the running average when there is one.
-    kept = ema.module if ema is not None else model
-    steps_per_epoch = max(1, pool.total_frames // model_cfg.frames // cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-             if cfg.lr_schedule == "cosine" else None)
-
-    def sidecar(history: dict[str, Any], best_epoch: int) -> dict[str, Any]:
-        return audio_training_meta(cfg, history, best_epoch, manifest_checksums(data_root), meta)
-
-    history = empty_history()
-    best_score, best_epoch, best_state = -math.inf, 0, None
-    t0 = time.perf_counter()
-    stopped = False
-    step = 0
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        sums = {t: 0.0 for t in AUDIO_LOSS_TERMS}
-        seen = 0
-        for i in range(steps_per_epoch):
-            if out_of_time(stop, cfg, t0):
-                stopped = True
-                break
-            mixture, sources = pool.sample(cfg.batch_size, g, cfg.gain_db, cfg.remix_prob)
-            x, targets, mmag, smag = (t.to(dev) for t in batch_tensors(mixture, sources))
-            beta = annealed_beta(cfg, epoch, i, steps_per_epoch)
-            out = model(x, generator=noise_g)
-            terms = audio_separation_loss(out, targets, x, mmag, smag, beta, cfg.mask_weight, cfg.free_bits,
-                                          cfg.mask_power)
-            optimizer_step(opt, sched, terms["total"])
-            if ema is not None:
-                ema.update_parameters(model)
-            step += 1
-            for t in AUDIO_LOSS_TERMS:
-                sums[t] += terms[t].item() * len(x)
-            seen += len(x)
-            report_step(callbacks, cfg, terms, model, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
-                        total_steps=total_steps, beta=beta, t0=t0)
-        if seen == 0:
-            break
-        val_terms = val.losses(kept, cfg, dev)
-        nsdr = val.nsdr(kept, cfg.mask_power)
-        model.eval()
-        record_epoch(history, epoch if not stopped else round(epoch - 1 + i / steps_per_epoch, 3), t0, beta, sums,
-                     seen, val_terms, {"val_nsdr_voice": float(nsdr[0]), "val_nsdr_accompaniment": float(nsdr[1])})
-        improved = float(nsdr[0]) > best_score
-        if improved:
-            best_score, best_epoch = float(nsdr[0]), len(history["epoch"])
-            best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
-            if out_dir is not None:
-                save_checkpoint(out_dir, kept, sidecar(history, best_epoch))
-        callbacks.on_epoch({"epoch": history["epoch"][-1], "train": {t: history["train"][t][-1] for t in AUDIO_LOSS_TERMS},
-                            "val": val_terms, "val_nsdr_voice": float(nsdr[0]),
-                            "val_nsdr_accompaniment": float(nsdr[1]), "seconds": history["seconds"][-1],
-                            "improved": improved, "model": kept, "history": history})
-        if stopped:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    if out_dir is not None and best_state is not None:
-        save_checkpoint(out_dir, model, sidecar(history, best_epoch))
-    return TrainResult(model, history, best_epoch, stopped, time.perf_counter() - t0)
-
-
-def _ema_update(decay: float):
-    """In-place EMA step for ``AveragedModel``. The decay ramps up as ``(1 + n) / (10 + n)`` (as in TensorFlow's
-    ExponentialMovingAverage) so the average does not drag the initial weights through the first epochs."""
-
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
-        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
-        for a, c in zip(averaged, current):
-            if a.is_floating_point():
-                a.lerp_(c, 1.0 - d)
-            else:  # BatchNorm's batch counters
-                a.copy_(c)
-
-    return update
-
-
 def _load_initial_weights(model: AudioConvSeparationVAE, name_or_path: str) -> None:
-    from ..checkpoints import load_model, resolve_checkpoint
-
     start, _ = load_model(resolve_checkpoint(name_or_path))
     if start.kind != model.kind or start.config != model.config:
         raise ConfigError(f"{name_or_path} was built with other model settings ({start.config}) than this run "
@@ -314,11 +187,69 @@ def _load_initial_weights(model: AudioConvSeparationVAE, name_or_path: str) -> N
     model.load_state_dict(start.state_dict())
 
 
-def audio_training_meta(cfg: AudioTrainConfig, history: dict[str, Any], best_epoch: int,
-                        data: dict[str, str], extra: dict[str, Any] | None) -> dict[str, Any]:
-    from ..checkpoints import training_meta
+class AudioTask(TrainingTask):
+    """One audio run: random patches of the MIR-1K train clips, the audio separation ELBO with masked terms,
+    the dev clips' NSDR to pick the best epoch."""
 
-    meta = training_meta(cfg, history, best_epoch, None, extra)
-    meta.update({"task": "audio", "data": {"mir1k": data}, "train_config": asdict(cfg)})
-    meta.update(extra or {})
-    return meta
+    name = "audio"
+    loss_terms = AUDIO_LOSS_TERMS
+    figures = ("val_nsdr_voice", "val_nsdr_accompaniment")
+
+    def __init__(self, config: AudioTrainConfig, data_root: Path | None = None, download: bool = False):
+        self.config = config
+        self.data_root = data_root
+        self.model_config = AudioConvConfig(**_tuples(config.model_config))
+        clips = find_clips(data_root)
+        train_split = split_clips(clips, "train")
+        train_clips = [c for c in train_split if c.split == "train"][: config.train_clips]
+        val_clips = [c for c in train_split if c.split == "dev"][: config.val_clips]
+        if not val_clips:
+            val_clips, train_clips = train_clips[-1:], train_clips[:-1] or train_clips
+        self.pool = SpectrogramPool(train_clips, self.model_config.frames, speeds=tuple(config.speeds))
+        self.val = _Validation(val_clips, self.model_config.frames, config.seed)
+
+    def build_model(self) -> AudioConvSeparationVAE:
+        model = AudioConvSeparationVAE(self.model_config)
+        if self.config.init_from:
+            _load_initial_weights(model, self.config.init_from)
+        return model.to(memory_format=torch.channels_last)  # about 1.6x faster convolutions on CPU
+
+    def steps_per_epoch(self) -> int:
+        return self.pool.total_frames // self.model_config.frames // self.config.batch_size
+
+    def batch(self, i: int, g: torch.Generator, device: torch.device) -> tuple[Any, int]:
+        cfg = self.config
+        mixture, sources = self.pool.sample(cfg.batch_size, g, cfg.gain_db, cfg.remix_prob)
+        tensors = tuple(t.to(device) for t in batch_tensors(mixture, sources))
+        return tensors, len(tensors[0])
+
+    def loss(self, model: AudioConvSeparationVAE, batch: Any, beta: float,
+             noise: torch.Generator) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        x, targets, mixture_mag, source_mags = batch
+        return audio_separation_loss(model(x, generator=noise), targets, x, mixture_mag, source_mags, beta,
+                                     cfg.mask_weight, cfg.free_bits, cfg.mask_power)
+
+    def validate(self, model: AudioConvSeparationVAE,
+                 device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
+        terms = self.val.losses(model, self.config, device)
+        nsdr = self.val.nsdr(model, self.config.mask_power)
+        return terms, {"val_nsdr_voice": float(nsdr[0]), "val_nsdr_accompaniment": float(nsdr[1])}
+
+    def score(self, val_terms: dict[str, float], figures: dict[str, float]) -> float:
+        return figures["val_nsdr_voice"]
+
+    def data_checksums(self) -> dict[str, Any]:
+        return {"mir1k": manifest_checksums(self.data_root)}
+
+    @torch.no_grad()
+    def preview(self, model: AudioConvSeparationVAE) -> np.ndarray:
+        """One dev patch as spectrograms, low frequencies at the bottom: mixture | decoded voice | decoded
+        accompaniment (normalised dB in [0, 1])."""
+        was_training = model.training
+        model.eval()
+        x, *_ = batch_tensors(self.val.mixture[:1], self.val.sources[:1])
+        sources = model(x.to(next(model.parameters()).device)).sources.cpu()[0]
+        model.train(was_training)
+        gap = torch.ones(x.shape[1], 2)
+        return torch.cat([x[0], gap, sources[0], gap, sources[1]], dim=1).flip(0).clamp(0, 1).numpy()

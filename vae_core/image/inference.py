@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .checkpoints import load_model, resolve_checkpoint
-from .errors import LabError
-from .models import SeparationVAE, mixture_consistency
+from vae_core.core.errors import LabError
+from vae_core.image.model import SOURCES
+from vae_core.core.models import SeparationVAE
+from vae_core.image.model import mixture_consistency
 
 if TYPE_CHECKING:
-    from .audio.separation import AudioSeparator
+    pass
 
 
 def check_mixtures(mixtures: Any) -> torch.Tensor:
@@ -39,15 +40,14 @@ def check_mixtures(mixtures: Any) -> torch.Tensor:
 class ImageSeparator:
     """A trained image separation VAE with its sidecar metadata."""
 
+    task = "image"
+    sources = SOURCES
+
     def __init__(self, model: SeparationVAE, meta: dict[str, Any], path: Path | None = None):
         self.model = model.eval()
         self.meta = meta
         self.path = path
         self.name = path.name if path else meta.get("name", "model")
-
-    @property
-    def task(self) -> str:
-        return "image"
 
     @property
     def latent_dim(self) -> int:
@@ -87,15 +87,3 @@ class ImageSeparator:
         return self.model.decode_all(z.to(self.device)).cpu()
 
 
-def load_checkpoint(name_or_path: str | Path, device: str | None = None) -> "ImageSeparator | AudioSeparator":
-    """Load a checkpoint by name (``checkpoints/`` then the user runs folder) or by folder path: an
-    :class:`ImageSeparator` or, for audio checkpoints, an :class:`~vae_core.audio.separation.AudioSeparator`."""
-    from .audio.separation import AudioSeparator
-
-    folder = resolve_checkpoint(name_or_path)
-    model, meta = load_model(folder)
-    if device:
-        model = model.to(device)
-    if meta.get("task") == "audio":
-        return AudioSeparator(model, meta, folder)
-    return ImageSeparator(model, meta, folder)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from ..losses import kl_per_dim
-from ..models import SeparationOutput
-from .model import AUDIO_SOURCES, db_to_amplitude
-from .transforms import soft_masks
+from vae_core.core.losses import kl_per_dim
+from vae_core.core.models import SeparationOutput
+from vae_core.audio.model import AUDIO_SOURCES, db_to_amplitude
+from vae_core.core.spectral import soft_masks
 
 AUDIO_LOSS_TERMS = ("total", "recon", "kl", "recon_voice", "recon_accompaniment", "recon_mixture",
                     "masked", "masked_voice", "masked_accompaniment", "kl_voice", "kl_accompaniment")

@@ -1,8 +1,9 @@
 """Training jobs for the app: a queue, a concurrency limit, caps, and state that survives restarts.
 
-The app talks to a :class:`JobRunner`; :class:`LocalJobRunner` runs jobs in threads of this process
-through the same :func:`vae_core.training.train` (audio: :func:`vae_core.audio.training.train_audio`) as the CLI, so the same config and seed give the same
-numbers in both. Another backend (a cluster scheduler, say) only has to implement ``JobRunner``.
+The app talks to a :class:`JobRunner`; :class:`LocalJobRunner` runs jobs in threads of this process through the
+same trainer (:func:`vae_core.core.trainer.run_training`) as the CLI, so the same config and seed give the same
+numbers in both. The runner knows no task: the registry gives each config's task, which builds the run, draws
+the live preview and scores the finished model. Another backend (a cluster scheduler, say) only has to implement ``JobRunner``.
 
 Each job lives in its own run folder in the user runs folder: ``job.json`` (status, progress, live loss
 curve, error) next to the checkpoint files. Both are written atomically, so killing the server mid-run
@@ -10,9 +11,9 @@ leaves the last complete state; a runner that starts again marks such jobs as in
 
 Limits, from the environment: ``VAE_MAX_JOBS`` concurrent jobs (default 1; the rest wait in a FIFO
 queue), ``VAE_JOB_TIME_CAP_S`` seconds per job (default 900), ``VAE_RUNS_MAX_MB`` MB for the runs
-folder (default 2000; new jobs are refused when it is full), ``VAE_JOB_EVAL_LIMIT`` test mixtures that a finished
-job is scored on (default: all 10,000), ``VAE_JOB_AUDIO_EVAL_CLIPS`` MIR-1K test clips an audio job is scored on
-(default 20).
+folder (default 2000; new jobs are refused when it is full); a task may name a variable that limits how much test
+data a finished job is scored on (``TaskSpec.job_eval_limit``: ``VAE_JOB_EVAL_LIMIT`` test mixtures for image
+jobs, default all 10,000; ``VAE_JOB_AUDIO_EVAL_CLIPS`` MIR-1K test clips for audio jobs, default 20).
 """
 from __future__ import annotations
 
@@ -30,13 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .checkpoints import atomic_write_json, runs_dir
-from .errors import ConfigError, LabError
-from .audio.evaluation import evaluate_audio_checkpoint
-from .audio.training import AudioTrainConfig, train_audio
-from .training import Callbacks, TrainConfig, train
+from vae_core.core.checkpoints import atomic_write_json, runs_dir
+from vae_core.core.errors import ConfigError, LabError
+from vae_core.core.inference import load_checkpoint
+from vae_core.core.registry import get_task, task_of_config
+from vae_core.core.trainer import Callbacks, TrainingTask, run_training
 
 JOB_FILE = "job.json"
 STATUSES = ("queued", "running", "done", "stopped", "failed")
@@ -64,7 +64,7 @@ class JobState:
     history: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     folder: str = ""
-    task: str = "image"  # "image" (TrainConfig) or "audio" (AudioTrainConfig)
+    task: str = "image"  # the registry name of the config's task
 
     @property
     def elapsed_s(self) -> float:
@@ -81,7 +81,7 @@ class JobRunner(abc.ABC):
     """What the app needs from a job backend."""
 
     @abc.abstractmethod
-    def submit(self, config: TrainConfig, name: str | None = None) -> str:
+    def submit(self, config: Any, name: str | None = None) -> str:
         """Queue a training run; returns its id. Raises :class:`LabError` when it cannot be accepted."""
 
     @abc.abstractmethod
@@ -141,8 +141,8 @@ def _slug(text: str) -> str:
 class _JobCallbacks(Callbacks):
     """Feeds a job's live state from the training thread (never touches any UI)."""
 
-    def __init__(self, runner: "LocalJobRunner", job: JobState, preview_x: torch.Tensor | None, weight: float):
-        self.runner, self.job, self.preview_x, self.weight = runner, job, preview_x, weight
+    def __init__(self, runner: "LocalJobRunner", job: JobState, task: TrainingTask):
+        self.runner, self.job, self.task = runner, job, task
         self._last_preview = 0.0
         self._last_save = time.time()
         self._stride = 1
@@ -161,9 +161,11 @@ class _JobCallbacks(Callbacks):
                     job.steps = {k: v[::2] for k, v in job.steps.items()}
                     self._stride *= 2
         now = time.time()
-        if self.preview_x is not None and now - self._last_preview > 1.0:
+        if now - self._last_preview > 1.0:
             self._last_preview = now
-            self.runner._update_preview(job.id, info["model"], self.preview_x, self.weight)
+            picture = self.task.preview(info["model"])
+            with self.runner._lock:
+                self.runner._previews[job.id] = picture
         if now - self._last_save > 5.0:
             self._last_save = now
             self.runner._persist(job)
@@ -187,10 +189,7 @@ class LocalJobRunner(JobRunner):
         self.disk_cap_mb = disk_cap_mb or _env_number("VAE_RUNS_MAX_MB", 2000)
         self.data_root = data_root
         self.preview_count = preview_count
-        # Tests score runs on fewer test mixtures; the app scores on all 10,000 like the CLI.
-        self.eval_limit = int(eval_limit or _env_number("VAE_JOB_EVAL_LIMIT", 0)) or None
-        # Scoring all 178 test clips takes minutes on a laptop; an app run is scored on the first few.
-        self.audio_eval_clips = int(_env_number("VAE_JOB_AUDIO_EVAL_CLIPS", 20)) or None
+        self.eval_limit = eval_limit  # overrides every task's own limit (tests score on a few test items)
         self._lock = threading.RLock()
         self._jobs: dict[str, JobState] = {}
         self._queue: list[str] = []
@@ -227,9 +226,9 @@ class LocalJobRunner(JobRunner):
             self._jobs[job.id] = job
 
     # ------------------------------------------------------------------ JobRunner
-    def submit(self, config: TrainConfig | AudioTrainConfig, name: str | None = None) -> str:
+    def submit(self, config: Any, name: str | None = None) -> str:
         config.validate()
-        task = "audio" if isinstance(config, AudioTrainConfig) else "image"
+        spec = task_of_config(config)
         used = folder_size_mb(self.root)
         if used >= self.disk_cap_mb:
             raise LabError(
@@ -239,12 +238,10 @@ class LocalJobRunner(JobRunner):
         cap = self.time_cap_s
         config.time_budget_s = min(config.time_budget_s or cap, cap)
         job_id = uuid.uuid4().hex[:12]
-        default_name = (f"audio-beta{config.beta:g}" if task == "audio"
-                        else f"{config.model}-beta{config.beta:g}-z{config.model_config.get('latent_dim', '')}")
-        base = _slug(name or default_name)
+        base = _slug(name or (spec.default_run_name(config) if spec.default_run_name else spec.name))
         folder = self.root / f"{base}-{time.strftime('%Y%m%d-%H%M%S')}-{job_id[:4]}"
         folder.mkdir(parents=True, exist_ok=False)
-        job = JobState(id=job_id, name=folder.name, config=asdict(config), folder=str(folder), task=task)
+        job = JobState(id=job_id, name=folder.name, config=asdict(config), folder=str(folder), task=spec.name)
         with self._lock:
             self._jobs[job_id] = job
             self._queue.append(job_id)
@@ -305,51 +302,27 @@ class LocalJobRunner(JobRunner):
                 job.status, job.started = "running", time.time()
                 thread.start()
 
-    def _preview_inputs(self, config: TrainConfig) -> torch.Tensor | None:
-        from .mixing import load_pairs, mix
-
-        try:
-            pairs = load_pairs("test", 0, root=self.data_root, limit=self.preview_count)
-        except LabError:
+    def _eval_limit(self, spec: Any) -> int | None:
+        if self.eval_limit:
+            return self.eval_limit
+        if spec.job_eval_limit is None:
             return None
-        return mix(*pairs.sources(slice(None)), config.weight)
-
-    def _update_preview(self, job_id: str, model: Any, x: torch.Tensor, weight: float) -> None:
-        from .image_demo import course_columns
-        from .models import mixture_consistency
-
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            sources = model(x.to(next(model.parameters()).device), weight).sources.cpu()
-        model.train(was_training)
-        grid = course_columns(mixture_consistency(sources, x, weight), x, weight)
-        with self._lock:
-            self._previews[job_id] = grid
+        name, default = spec.job_eval_limit
+        return int(_env_number(name, default)) or None
 
     def _run(self, job_id: str) -> None:
-        from .evaluation import evaluate_checkpoint
-
         job = self._jobs[job_id]
         stop = self._stops[job_id]
         self._persist(job)
         try:
             meta = {"name": job.name, "origin": "app", "job_id": job_id}
-            if job.task == "audio":
-                config = AudioTrainConfig(**job.config)
-                callbacks = _JobCallbacks(self, job, None, 0.5)
-                result = train_audio(config, callbacks, stop, out_dir=Path(job.folder), data_root=self.data_root,
-                                     meta=meta)
-            else:
-                config = TrainConfig(**job.config)
-                callbacks = _JobCallbacks(self, job, self._preview_inputs(config), config.weight)
-                result = train(config, callbacks, stop, out_dir=Path(job.folder), data_root=self.data_root, meta=meta)
+            spec = get_task(job.task)
+            config = spec.config_class(**job.config)
+            task = spec.make_task(config, self.data_root)
+            result = run_training(task, _JobCallbacks(self, job, task), stop, out_dir=Path(job.folder), meta=meta)
             # A stop is honoured at once: scoring takes long (`vae_core eval` can score the run later).
             if job.has_checkpoint and not stop.is_set():
-                if job.task == "audio":
-                    evaluate_audio_checkpoint(Path(job.folder), self.data_root, self.audio_eval_clips)
-                else:
-                    evaluate_checkpoint(Path(job.folder), self.data_root, self.eval_limit)
+                spec.evaluate(load_checkpoint(job.folder), self.data_root, self._eval_limit(spec), store=True)
             kept = ("the best model so far was kept." if job.has_checkpoint
                     else "no model had been saved yet.")
             with self._lock:

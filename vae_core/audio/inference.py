@@ -24,13 +24,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..errors import LabError
-from .data import SAMPLE_RATE
-from .evaluation import separate_waveform
-from .filtering import MASK_POWER, check_mask_power, normalised_patches
-from .io import MAX_RATE, MIN_RATE, change_speed, check_speeds, resample
-from .model import AUDIO_SOURCES, AudioConvSeparationVAE, db_to_amplitude
-from .transforms import STFTConfig, istft, stft
+from vae_core.core.errors import LabError
+from vae_core.audio.data import SAMPLE_RATE
+from vae_core.audio.filtering import MASK_POWER, check_mask_power, normalised_patches, separate_waveform
+from vae_core.core.audio_io import MAX_RATE, MIN_RATE, change_speed, check_speeds, resample
+from vae_core.audio.model import AUDIO_SOURCES, AudioConvSeparationVAE, db_to_amplitude
+from vae_core.core.spectral import STFTConfig, istft, stft
 
 CHUNK_SECONDS = 30.0
 FADE_SECONDS = 1.0

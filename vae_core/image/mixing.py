@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .data import FASHION_MNIST, MNIST, load_split
+from vae_core.image.data import FASHION_MNIST, MNIST, load_split
 
 SPLIT_SEED = 0
 """Seed of the train/validation split; fixed so that every run is validated on the same images."""

@@ -6,11 +6,12 @@ from typing import Any
 
 import torch
 
-from .errors import LabError
-from .metrics import psnr, ssim
-from .mixing import PairSet, load_pairs, mix
-from .models import SOURCES
-from .separation import ImageSeparator
+from vae_core.core.checkpoints import load_model, update_sidecar
+from vae_core.core.errors import LabError
+from vae_core.core.metrics import psnr, ssim
+from vae_core.image.mixing import PairSet, load_pairs, mix
+from vae_core.image.model import SOURCES
+from vae_core.image.inference import ImageSeparator
 
 
 def score(estimates: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
@@ -60,8 +61,6 @@ def evaluate_separator(separator: ImageSeparator, pairs: PairSet | None = None, 
 def evaluate_checkpoint(folder: Path, data_root: Path | None = None, limit: int | None = None) -> dict[str, Any]:
     """Score a checkpoint folder on the test mixtures (all 10,000 unless ``limit``) and store the result in
     its sidecar."""
-    from .checkpoints import load_model, update_sidecar
-
     model, meta = load_model(folder)
     metrics = evaluate_separator(ImageSeparator(model, meta, Path(folder)), data_root=data_root, limit=limit)
     update_sidecar(folder, test_metrics=metrics)

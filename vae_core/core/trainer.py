@@ -1,0 +1,262 @@
+"""The one training loop every task uses.
+
+The loop knows no task and no UI. A task plugs in through :class:`TrainingTask` (build the model, draw a batch,
+loss terms by name, a validation score and extra figures, a preview for the live view); the loop reports through
+a :class:`Callbacks` object (``on_step``, ``on_epoch``), stops early when its ``stop`` event is set or its time
+budget is spent, optionally validates a moving average of the weights (EMA), and keeps the best model by the
+task's validation score. With ``out_dir`` the best model is written every time it improves, so a run that is
+stopped or killed still leaves a complete checkpoint behind. A run is not resumed: started again with the same
+config and seed it gives the same numbers.
+"""
+from __future__ import annotations
+
+import abc
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vae_core.core.checkpoints import save_checkpoint, training_meta
+from vae_core.core.models import SeparationVAE
+from vae_core.core.registry import task_of_config
+
+# Weight initialisation draws from torch's global generator: runs seed and use it under this lock, then take
+# their sampling noise from a private generator that continues the same stream, so concurrent runs stay
+# reproducible.
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """CUDA when present, CPU otherwise (or the device asked for)."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Callbacks:
+    """Progress hooks; override what you need. Called from the training thread."""
+
+    def on_step(self, info: dict[str, Any]) -> None:
+        """After each optimiser step: ``epoch``, ``step``, ``steps_per_epoch``, ``total_steps``, ``progress``
+        (0..1, by steps or by the time budget, whichever is further), ``loss``, ``recon``, ``kl``, ``beta``,
+        ``elapsed`` and ``model`` (in train mode; switch to eval and back to draw a preview)."""
+
+    def on_epoch(self, record: dict[str, Any]) -> None:
+        """After each epoch: ``epoch``, ``train`` and ``val`` (term -> value), the task's own figures (e.g.
+        ``val_psnr`` or ``val_nsdr_voice``), ``seconds``, ``improved``, ``model`` (the validated one) and
+        ``history`` (the run's whole history so far, which the loop goes on appending to: copy what you keep)."""
+
+
+@dataclass
+class TrainResult:
+    model: SeparationVAE
+    history: dict[str, Any]
+    best_epoch: int
+    stopped: bool
+    seconds: float
+
+
+class TrainingTask(abc.ABC):
+    """One run's task side. Made by the task's ``TaskSpec.make_task(config, data_root, download)``, which loads
+    the data; the loop then calls the methods below. ``config`` needs the fields the loop reads: ``seed``,
+    ``epochs``, ``lr``, ``lr_schedule``, ``beta``, ``kl_anneal_epochs``, ``time_budget_s`` and ``ema_decay``."""
+
+    name: str
+    """The task's registry name, stamped into the sidecar."""
+    loss_terms: tuple[str, ...]
+    """Every loss term by name (``total``, ``recon`` and ``kl`` among them)."""
+    figures: tuple[str, ...]
+    """The task's per-epoch validation figures, recorded in the history beside the loss terms."""
+    config: Any
+
+    @abc.abstractmethod
+    def build_model(self) -> SeparationVAE:
+        """A fresh model (called with torch's global generator seeded with the run's seed)."""
+
+    @abc.abstractmethod
+    def steps_per_epoch(self) -> int: ...
+
+    def start_epoch(self, g: torch.Generator) -> None:
+        """Before each epoch (e.g. draw new pairs and a batch order from ``g``)."""
+
+    @abc.abstractmethod
+    def batch(self, i: int, g: torch.Generator, device: torch.device) -> tuple[Any, int]:
+        """Step ``i``'s batch on ``device`` (random draws from ``g``) and its number of examples."""
+
+    @abc.abstractmethod
+    def loss(self, model: SeparationVAE, batch: Any, beta: float,
+             noise: torch.Generator) -> dict[str, torch.Tensor]:
+        """Loss terms by name; ``total`` is optimised. ``noise`` feeds the reparameterisation."""
+
+    @abc.abstractmethod
+    def validate(self, model: SeparationVAE, device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
+        """Validation loss terms and the task's figures (keys: ``figures``) of ``model`` (put in eval mode)."""
+
+    @abc.abstractmethod
+    def score(self, val_terms: dict[str, float], figures: dict[str, float]) -> float:
+        """The number that picks the best epoch: higher is better."""
+
+    @abc.abstractmethod
+    def data_checksums(self) -> dict[str, Any]:
+        """What data the run used (dataset -> file -> checksum), for the sidecar."""
+
+    def preview(self, model: SeparationVAE) -> np.ndarray | None:
+        """A picture in [0, 1] of what the model does now, for the live view (``None``: none)."""
+        return None
+
+    def empty_history(self) -> dict[str, Any]:
+        return {"epoch": [], "seconds": [], "beta": [], **{f: [] for f in self.figures},
+                "train": {t: [] for t in self.loss_terms}, "val": {t: [] for t in self.loss_terms}}
+
+
+def out_of_time(stop: threading.Event, cfg: Any, t0: float) -> bool:
+    """The stop event is set or the run's time budget is spent."""
+    return stop.is_set() or bool(cfg.time_budget_s and time.perf_counter() - t0 > cfg.time_budget_s)
+
+
+def annealed_beta(cfg: Any, epoch: int, i: int, steps_per_epoch: int) -> float:
+    """β at step ``i`` of ``epoch``: linear KL annealing from 0 over ``kl_anneal_epochs`` (Bowman et al. 2016)."""
+    epochs_done = epoch - 1 + i / steps_per_epoch
+    return cfg.beta * min(1.0, epochs_done / cfg.kl_anneal_epochs) if cfg.kl_anneal_epochs else cfg.beta
+
+
+def ema_update(decay: float):
+    """In-place EMA step for ``AveragedModel``. The decay ramps up as ``(1 + n) / (10 + n)`` (as in TensorFlow's
+    ExponentialMovingAverage) so the average does not drag the initial weights through the first epochs."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - d)
+            else:  # BatchNorm's batch counters
+                a.copy_(c)
+
+    return update
+
+
+def _report_step(callbacks: Callbacks, cfg: Any, terms: dict[str, torch.Tensor], model: torch.nn.Module, *,
+                 epoch: int, step: int, steps_per_epoch: int, total_steps: int, beta: float, t0: float) -> None:
+    """Call ``on_step`` with the documented fields; progress goes by steps or by the time budget."""
+    elapsed = time.perf_counter() - t0
+    progress = step / total_steps
+    if cfg.time_budget_s:
+        progress = max(progress, min(1.0, elapsed / cfg.time_budget_s))
+    callbacks.on_step({"epoch": epoch, "step": step, "steps_per_epoch": steps_per_epoch,
+                       "total_steps": total_steps, "progress": progress,
+                       "loss": terms["total"].item(), "recon": terms["recon"].item(),
+                       "kl": terms["kl"].item(), "beta": beta, "elapsed": elapsed, "model": model})
+
+
+def run_training(task: TrainingTask, callbacks: Callbacks | None = None, stop: threading.Event | None = None,
+                 out_dir: Path | None = None, device: str | None = None,
+                 meta: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``task``'s model; keep (and, with ``out_dir``, save) the model with the best validation score.
+
+    ``meta`` is merged into the checkpoint sidecar (e.g. the command line that started the run). A partly done
+    epoch (stop or time budget) is recorded as a fraction of its steps.
+    """
+    cfg = task.config
+    callbacks = callbacks or Callbacks()
+    stop = stop or threading.Event()
+    dev = pick_device(device)
+    g = torch.Generator().manual_seed(cfg.seed)  # batches, pairings and input noise
+    with _GLOBAL_RNG_LOCK:
+        torch.manual_seed(cfg.seed)
+        model = task.build_model().to(dev)
+        if dev.type == "cpu":
+            noise = torch.Generator()
+            noise.set_state(torch.get_rng_state())
+        else:
+            noise = torch.Generator(device=dev).manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_update(cfg.ema_decay), use_buffers=True)
+           if cfg.ema_decay > 0 else None)
+    kept = ema.module if ema is not None else model  # the model that is validated, returned and saved
+    steps_per_epoch = max(1, task.steps_per_epoch())
+    total_steps = cfg.epochs * steps_per_epoch
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+             if cfg.lr_schedule == "cosine" else None)
+
+    def sidecar(best_epoch: int) -> dict[str, Any]:
+        return training_meta(task.name, cfg, history, best_epoch, task.data_checksums(), meta)
+
+    history = task.empty_history()
+    best_score, best_epoch, best_state = -math.inf, 0, None
+    t0 = time.perf_counter()
+    stopped = False
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        task.start_epoch(g)
+        sums = {t: 0.0 for t in task.loss_terms}
+        seen = done = 0
+        for i in range(steps_per_epoch):
+            if out_of_time(stop, cfg, t0):
+                stopped = True
+                break
+            batch, n = task.batch(i, g, dev)
+            beta = annealed_beta(cfg, epoch, i, steps_per_epoch)
+            terms = task.loss(model, batch, beta, noise)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            if sched:
+                sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            step += 1
+            done += 1
+            for t in task.loss_terms:
+                sums[t] += terms[t].item() * n
+            seen += n
+            _report_step(callbacks, cfg, terms, model, epoch=epoch, step=step, steps_per_epoch=steps_per_epoch,
+                         total_steps=total_steps, beta=beta, t0=t0)
+        if seen == 0:
+            break
+        val_terms, figures = task.validate(kept, dev)
+        model.eval()
+        history["epoch"].append(epoch if done == steps_per_epoch else round(epoch - 1 + done / steps_per_epoch, 3))
+        history["seconds"].append(round(time.perf_counter() - t0, 3))
+        history["beta"].append(beta)
+        for key in task.figures:
+            history[key].append(figures[key])
+        for t in task.loss_terms:
+            history["train"][t].append(sums[t] / seen)
+            history["val"][t].append(val_terms[t])
+        score = task.score(val_terms, figures)
+        improved = score > best_score
+        if improved:
+            best_score, best_epoch = score, len(history["epoch"])
+            best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
+            if out_dir is not None:
+                save_checkpoint(out_dir, kept, sidecar(best_epoch))
+        callbacks.on_epoch({"epoch": history["epoch"][-1],
+                            "train": {t: history["train"][t][-1] for t in task.loss_terms}, "val": val_terms,
+                            **figures, "seconds": history["seconds"][-1], "improved": improved, "model": kept,
+                            "history": history})
+        if stopped:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    if out_dir is not None and best_state is not None:
+        # Re-write the sidecar so it carries the full history (epochs after the best one too).
+        save_checkpoint(out_dir, model, sidecar(best_epoch))
+    return TrainResult(model, history, best_epoch, stopped, time.perf_counter() - t0)
+
+
+def train(config: Any, callbacks: Callbacks | None = None, stop: threading.Event | None = None,
+          out_dir: Path | None = None, data_root: Path | None = None, device: str | None = None,
+          meta: dict[str, Any] | None = None, download: bool = False) -> TrainResult:
+    """Train the task whose training config ``config`` is (validated first; its data loaded, downloaded if
+    ``download``)."""
+    config.validate()
+    task = task_of_config(config).make_task(config, data_root, download)
+    return run_training(task, callbacks, stop, out_dir, device, meta)

@@ -1,0 +1,1 @@
+"""Image separation: an MNIST digit and a Fashion-MNIST clothing item, averaged into one image."""

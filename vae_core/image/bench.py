@@ -1,0 +1,127 @@
+"""Benchmarks that print their numbers (speed and quality targets live here, not in timed tests)."""
+from __future__ import annotations
+
+import platform
+import tempfile
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vae_core.core.trainer import train
+from vae_core.image.evaluation import evaluate_checkpoint, evaluate_separator
+from vae_core.image.task import preset
+from vae_core.image.loss import separation_loss
+from vae_core.image.mixing import load_pairs, mix
+from vae_core.core.models import build_model
+from vae_core.core.bench import separation_latency_ms
+from vae_core.core.inference import load_checkpoint
+from vae_core.image.latents import decode, traversal
+
+
+
+
+def training_throughput(kind: str, model_config: dict[str, Any], batch_size: int = 128, steps: int = 30,
+                        data_root: Path | None = None) -> float:
+    """Training samples per second of one model on real mixtures (forward, loss, backward, Adam step)."""
+    torch.manual_seed(0)
+    pairs = load_pairs("val", root=data_root)
+    model = build_model(kind, model_config).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    d, c = pairs.sources(slice(0, batch_size))
+    x = mix(d, c)
+
+    def step() -> None:
+        out = model(x)
+        loss = separation_loss(out, d, c, x)["total"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch_size / (time.perf_counter() - t)
+
+
+def bench_image(checkpoints: list[str], limit: int | None = None, data_root: Path | None = None,
+                echo: bool = True) -> dict[str, Any]:
+    """Quality (PSNR/SSIM, raw and projected, vs the mixture), latency and throughput of each checkpoint."""
+    say = print if echo else (lambda *a, **k: None)
+    report: dict[str, Any] = {"machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
+                                          "python": platform.python_version(),
+                                          "cuda": torch.cuda.is_available()},
+                              "models": {}}
+    test = load_pairs("test", 0, root=data_root, limit=limit)
+    one = mix(*test.sources(slice(0, 1)))
+    header = (f"{'checkpoint':14} {'PSNR proj':>9} {'PSNR raw':>9} {'SSIM proj':>9} {'digit':>7} {'cloth':>7} "
+              f"{'ms/mix':>7} {'1st ms':>7} {'train/s':>8}")
+    say(f"image separation on {len(test)} test mixtures (w = 0.5, pair seed 0), {torch.get_num_threads()} threads")
+    say(header)
+    baseline = None
+    for name in checkpoints:
+        sep = load_checkpoint(name)
+        lat = separation_latency_ms(sep, one)  # first: the cold first call is part of what a user meets
+        metrics = evaluate_separator(sep, pairs=test)
+        baseline = metrics["mixture_baseline"]
+        thr = training_throughput(sep.model.kind, sep.meta["model_config"], data_root=data_root)
+        report["models"][name] = {"metrics": metrics, "latency": lat, "train_samples_per_s": thr,
+                                  "kind": sep.model.kind, "model_config": sep.meta["model_config"]}
+        p, r = metrics["projected"], metrics["raw"]
+        say(f"{name:14} {p['psnr_mean']:9.2f} {r['psnr_mean']:9.2f} {p['ssim_mean']:9.3f} {p['psnr_digit']:7.2f} "
+            f"{p['psnr_clothing']:7.2f} {lat['median_ms']:7.2f} {lat['first_call_ms']:7.1f} {thr:8.0f}")
+    if baseline:
+        report["mixture_baseline"] = baseline
+        say(f"{'mixture':14} {baseline['psnr_mean']:9.2f} {baseline['psnr_mean']:9.2f} {baseline['ssim_mean']:9.3f} "
+            f"{baseline['psnr_digit']:7.2f} {baseline['psnr_clothing']:7.2f}")
+    return report
+
+
+def bench_train_quick(data_root: Path | None = None, echo: bool = True) -> dict[str, Any]:
+    """Train the "quick" preset from scratch and score it on the 10,000 test mixtures."""
+
+    say = print if echo else (lambda *a, **k: None)
+    cfg = preset("quick")
+    say(f"quick preset: {cfg.model} {cfg.model_config}, beta {cfg.beta}, {cfg.epochs} epochs, batch {cfg.batch_size}, "
+        f"{torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(cfg, out_dir=Path(tmp) / "quick", data_root=data_root)
+        metrics = evaluate_checkpoint(Path(tmp) / "quick", data_root)
+    report = {"seconds": round(result.seconds, 2), "psnr_db": round(metrics["projected"]["psnr_mean"], 3),
+              "psnr_raw_db": round(metrics["raw"]["psnr_mean"], 3),
+              "mixture_psnr_db": round(metrics["mixture_baseline"]["psnr_mean"], 3),
+              "epochs": len(result.history["epoch"]), "stopped_by_time_budget": result.stopped,
+              "threads": torch.get_num_threads()}
+    say(f"training wall time {report['seconds']:.1f} s; test PSNR {report['psnr_db']:.2f} dB mixture-consistent, "
+        f"{report['psnr_raw_db']:.2f} dB raw (mixture {report['mixture_psnr_db']:.2f} dB)")
+    return report
+
+
+def latent_move(sep: Any, repeats: int) -> dict[str, float]:
+    """An image slider move on the Latent explorer: decoding the current point and the traversal grid
+    (6 dimensions x 9 values). The page redraws only that part (a fragment)."""
+    z = np.random.default_rng(0).standard_normal((2, sep.latent_dim)).astype(np.float32)
+    dims, values = list(range(min(6, sep.latent_dim))), list(np.linspace(-3, 3, 9))
+    t_dec, t_trav = [], []
+    for i in range(repeats):
+        z[0, i % sep.latent_dim] += 0.05  # a slider moved
+        t = time.perf_counter()
+        decode(sep, z)
+        t_dec.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        traversal(sep, z, 0, dims, values)
+        t_trav.append((time.perf_counter() - t) * 1e3)
+    dec, trav = statistics.median(t_dec), statistics.median(t_trav)
+    return {"decode_ms": dec, "traversal_ms": trav, "slider_move_ms": dec + trav,
+            "note": f"decode {dec:.2f} ms + traversal grid {trav:.2f} ms"}
+
+
+
+
+
+

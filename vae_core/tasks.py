@@ -1,0 +1,34 @@
+"""The registry entries: one per task. Adding a task means adding its package and one entry here."""
+from __future__ import annotations
+
+from vae_core.audio import cli as audio_cli
+from vae_core.audio.bench import latent_move as audio_latent_move
+from vae_core.audio.inference import AudioSeparator
+from vae_core.audio.model import AUDIO_SOURCES, MODEL_KINDS as AUDIO_MODEL_KINDS
+from vae_core.audio.task import AudioTask, AudioTrainConfig
+from vae_core.core.registry import TaskSpec, register
+from vae_core.image import cli as image_cli
+from vae_core.image.bench import latent_move as image_latent_move
+from vae_core.image.evaluation import format_metrics as format_image_metrics
+from vae_core.image.inference import ImageSeparator
+from vae_core.image.model import MODEL_KINDS as IMAGE_MODEL_KINDS, SOURCES as IMAGE_SOURCES
+from vae_core.image.task import ImageTask, TrainConfig
+
+IMAGE = register(TaskSpec(
+    name="image", title="Image separation", sources=IMAGE_SOURCES, config_class=TrainConfig,
+    model_kinds=IMAGE_MODEL_KINDS, make_task=ImageTask, inference=ImageSeparator, evaluate=image_cli.evaluate,
+    format_metrics=lambda sep, m: f"{sep.name}\n" + format_image_metrics(m),
+    eval_options=("weight", "noise", "pair_seed"), add_cli=image_cli.add_cli, data=image_cli.data,
+    summary=image_cli.summary, default_run_name=image_cli.default_run_name, page_widgets="lab_ui.image",
+    job_eval_limit=("VAE_JOB_EVAL_LIMIT", 0),  # the app scores on all 10,000 test mixtures, like the CLI
+    benches={**image_cli.BENCHES, "latent_move": image_latent_move},
+))
+
+AUDIO = register(TaskSpec(
+    name="audio", title="Voice separation", sources=AUDIO_SOURCES, config_class=AudioTrainConfig,
+    model_kinds=AUDIO_MODEL_KINDS, make_task=AudioTask, inference=AudioSeparator, evaluate=audio_cli.evaluate,
+    format_metrics=audio_cli.format_metrics, add_cli=audio_cli.add_cli, data=audio_cli.data,
+    summary=audio_cli.summary, default_run_name=audio_cli.default_run_name, page_widgets="lab_ui.audio",
+    job_eval_limit=("VAE_JOB_AUDIO_EVAL_CLIPS", 20),  # all 178 clips take minutes on a laptop
+    benches={**audio_cli.BENCHES, "latent_move": audio_latent_move},
+))
