@@ -373,6 +373,7 @@ def test_start_button_watches_the_new_run_and_its_stop_cancels_it(train_runs):
     assert job_runner().get(first).status == "running"
 
 
+@pytest.mark.slow
 def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
     """Task "audio": the form builds an AudioTrainConfig, the job trains on MIR-1K, the finished run is scored on
     two test clips and joins the Audio separation page's picker."""

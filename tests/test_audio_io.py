@@ -389,6 +389,7 @@ def cli_checkpoint(tmp_path_factory):
     return code, stdout.getvalue(), folder
 
 
+@pytest.mark.slow
 def test_cli_train_audio(cli_checkpoint):
     code, out, folder = cli_checkpoint
     assert code == 0
@@ -401,6 +402,7 @@ def test_cli_train_audio(cli_checkpoint):
     assert (folder / meta["weights"]).is_file() and (folder / SIDECAR).is_file()
 
 
+@pytest.mark.slow
 def test_cli_bench_audio(cli_checkpoint, tmp_path, capsys):
     code, _, folder = cli_checkpoint
     assert code == 0
@@ -422,6 +424,7 @@ def test_cli_bench_audio(cli_checkpoint, tmp_path, capsys):
         assert 0 < t["median"] <= t["max"]
 
 
+@pytest.mark.slow
 def test_cli_eval_tune_and_list_audio(cli_checkpoint, capsys):
     code, _, folder = cli_checkpoint
     assert code == 0
@@ -452,6 +455,7 @@ def test_cli_eval_tune_and_list_audio(cli_checkpoint, capsys):
     assert capsys.readouterr().err.startswith("error: No checkpoint called")
 
 
+@pytest.mark.slow
 def test_cli_train_audio_init_from(cli_checkpoint, tmp_path, capsys):
     code, _, folder = cli_checkpoint
     assert code == 0

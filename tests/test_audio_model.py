@@ -337,6 +337,7 @@ def test_audio_loss_perfect_reconstruction(model, real_batch):
 TINY_RUN = dict(epochs=2, train_clips=4, val_clips=1, batch_size=4, time_budget_s=15, seed=0)
 
 
+@pytest.mark.slow
 def test_train_audio_history_and_checkpoint(tmp_path):
     out = tmp_path / "run"
     epochs_seen = []
@@ -369,6 +370,7 @@ def test_train_audio_history_and_checkpoint(tmp_path):
         assert torch.allclose(sep.model(x).sources, result.model(x).sources, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_train_audio_is_deterministic():
     cfg = dict(epochs=1, train_clips=2, val_clips=1, batch_size=4, seed=3)
     a = train(AudioTrainConfig(**cfg))
@@ -404,6 +406,7 @@ def test_stop_before_training_returns_cleanly(tmp_path):
     assert not (tmp_path / "run" / SIDECAR).exists()  # nothing trained, nothing saved
 
 
+@pytest.mark.slow
 def test_short_real_training_beats_the_mixture(test_clips):
     """About 20 s of training on 20 MIR-1K training clips separates unseen test singers better than doing nothing
     (the mixture used as both estimates scores 0 dB NSDR by definition)."""
@@ -440,6 +443,7 @@ def test_pool_with_speeds_holds_every_clip_at_every_speed(train_clips):
     assert torch.allclose(mixture, sources.sum(1)) and mixture.shape == (4, 513, 64)
 
 
+@pytest.mark.slow
 def test_ema_run_saves_the_averaged_weights(tmp_path):
     """With ema_decay the validated, returned and saved model is the moving average, not the last weights; it
     differs from a plain run with the same seed, and is as reproducible."""
@@ -461,6 +465,7 @@ def test_ema_run_saves_the_averaged_weights(tmp_path):
 
 # --------------------------------------------------------------------------- mask power
 
+@pytest.mark.slow
 def test_tune_uses_dev_clips_and_the_separator_follows_it(tmp_path, model):
     from vae_core.audio.evaluation import choose_setting, tune_inference
 

@@ -18,6 +18,8 @@ import pytest
 
 from app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -27,6 +27,7 @@ def trained(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoint_with_command(trained):
     meta = json.loads((trained / "checkpoint.json").read_text())
     assert meta["command"].startswith("python -m vae_core train image --model mlp")
@@ -34,6 +35,7 @@ def test_train_writes_checkpoint_with_command(trained):
     assert len(list(trained.glob("weights-*.safetensors"))) == 1
 
 
+@pytest.mark.slow
 def test_eval_json(trained):
     r = cli("eval", str(trained), "--json", "--limit", "300")
     assert r.returncode == 0, r.stderr
@@ -42,6 +44,7 @@ def test_eval_json(trained):
     assert m["projected"]["psnr_mean"] > m["mixture_baseline"]["psnr_mean"]
 
 
+@pytest.mark.slow
 def test_bench_prints_table_and_writes_json(trained, tmp_path):
     out = tmp_path / "bench.json"
     r = cli("bench", "image", "--checkpoints", str(trained), "--limit", "300", "--out", str(out))
@@ -91,6 +94,7 @@ def test_missing_data_says_which_files_and_where(tmp_path):
     assert r.returncode == 0 and "missing" in r.stdout
 
 
+@pytest.mark.slow
 def test_list_shows_checkpoints(trained):
     r = cli("list", env={"VAE_RUNS_DIR": str(trained.parent)})
     assert r.returncode == 0 and "cli-run" in r.stdout and "user" in r.stdout

@@ -33,6 +33,7 @@ def tiny_sweep(tmp_path_factory) -> Path:
     return runs
 
 
+@pytest.mark.slow
 def test_sweep_writes_one_checkpoint_per_combination(tiny_sweep, monkeypatch):
     folders = sorted(p.name for p in (tiny_sweep / "tiny-sweep").iterdir())
     assert folders == ["beta0-z2", "beta0-z4", "beta100-z2", "beta100-z4"]
@@ -58,6 +59,7 @@ def test_sweep_writes_one_checkpoint_per_combination(tiny_sweep, monkeypatch):
     assert load_checkpoint("tiny-sweep/beta0-z2").latent_dim == 2
 
 
+@pytest.mark.slow
 def test_large_beta_collapses_and_beta_zero_does_not(tiny_sweep):
     def stats(name):
         return json.loads((tiny_sweep / "tiny-sweep" / name / "checkpoint.json").read_text())["latent_stats"]
@@ -110,6 +112,7 @@ def _charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+@pytest.mark.slow
 def test_beta_lab_curves_have_one_trace_per_run_term_and_split(beta_lab):
     curves, summary = _charts(beta_lab)
     names = [t["name"] for t in curves["data"]]
@@ -119,12 +122,14 @@ def test_beta_lab_curves_have_one_trace_per_run_term_and_split(beta_lab):
     assert len(summary["data"]) == 2 * 3  # one line per latent size in each of the three panels
 
 
+@pytest.mark.slow
 def test_beta_lab_log_toggle_switches_the_axes(beta_lab):
     assert _charts(beta_lab)[0]["layout"]["yaxis"].get("type") == "log"
     beta_lab.toggle(key="bl_log").set_value(False).run()
     assert _charts(beta_lab)[0]["layout"]["yaxis"].get("type") != "log"
 
 
+@pytest.mark.slow
 def test_beta_lab_flags_the_collapsed_runs(beta_lab):
     (table,) = beta_lab.dataframe
     df = table.value

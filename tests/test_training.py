@@ -19,6 +19,7 @@ QUICK = dict(model="mlp", model_config={"latent_dim": 16}, epochs=2, batch_size=
              train_limit=8000, val_limit=500, seed=3)
 
 
+@pytest.mark.slow
 def test_short_training_beats_mixture_baseline(tmp_path):
     result = train(TrainConfig(**QUICK), out_dir=tmp_path / "run")
     test = load_pairs("test", 0, limit=2000)
