@@ -407,7 +407,7 @@ def test_cli_bench_audio(cli_checkpoint, tmp_path, capsys):
     code, _, folder = cli_checkpoint
     assert code == 0
     report_path = tmp_path / "b.json"
-    assert main(["bench", "audio", "--checkpoints", str(folder), "--limit", "1", "--json-out", str(report_path),
+    assert main(["bench", "audio", "--checkpoints", str(folder), "--limit", "1", "--out", str(report_path),
                  "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     report = json.loads(lines[-1])
@@ -428,9 +428,13 @@ def test_cli_bench_audio(cli_checkpoint, tmp_path, capsys):
 def test_cli_eval_tune_and_list_audio(cli_checkpoint, capsys):
     code, _, folder = cli_checkpoint
     assert code == 0
+    before = read_sidecar(folder).get("test_metrics")
     assert main(["eval", str(folder), "--limit", "2", "--json"]) == 0
     m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert m["clips"] == 2 and len(m["gnsdr"]) == 2 and m["checkpoint"] == folder.name
+    assert read_sidecar(folder).get("test_metrics") == before  # eval alone only prints
+    assert main(["eval", str(folder), "--limit", "2", "--json", "--store"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["gnsdr"] == m["gnsdr"]
     assert read_sidecar(folder)["test_metrics"]["gnsdr"] == m["gnsdr"]  # stored for the pickers and `list`
 
     assert main(["tune", "audio", str(folder), "--powers", "1,2", "--speed-sets", "1", "0.9,1,1.1",
