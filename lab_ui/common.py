@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from vae_core import LabError, load_checkpoint
 from vae_core.core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
 from vae_core.core.jobs import JobRunner, LocalJobRunner
-from vae_core.audio.inference import AudioSeparator
-from vae_core.image.inference import ImageSeparator
+from vae_core.core.registry import get_task
 
-Separator = ImageSeparator | AudioSeparator
-DEFAULT_CHECKPOINT = {"image": "image-conv", "audio": "audio-conv"}
+Separator = Any  # the task's inference class (TaskSpec.inference)
+
+
+def checkpoint_key(task: str) -> str:
+    """The session key of a task's checkpoint picker: pages of one task share the user's choice (the image one
+    is plain "checkpoint", as it was before there were other tasks)."""
+    return "checkpoint" if task == "image" else f"{task}_checkpoint"
 
 
 # Room for every run the β lab compares (up to 28 small sweep models) plus the shipped models, so that a rerun
@@ -36,12 +41,11 @@ def checkpoint_picker_ui(task: str = "image", key: str = "checkpoint") -> Checkp
     labels = [c.label for c in infos]
     remembered = st.session_state.get(f"{key}_label")
     index = labels.index(remembered) if remembered in labels else next(
-        (i for i, c in enumerate(infos) if c.name == DEFAULT_CHECKPOINT.get(task)), 0)
+        (i for i, c in enumerate(infos) if c.name == get_task(task).default_checkpoint), 0)
     label = st.sidebar.selectbox("Checkpoint", labels, index=index, key=f"{key}_select",
                                  help="Shipped models and the runs you trained yourself.")
     st.session_state[f"{key}_label"] = label
     info = infos[labels.index(label)]
-    m = info.meta.get("test_metrics", {}).get("projected")
     cfg = info.meta.get("train_config", {})
     latent = info.meta.get("model_config", {}).get("latent_dim")
     parts = [f"{info.kind} model"]
@@ -49,11 +53,8 @@ def checkpoint_picker_ui(task: str = "image", key: str = "checkpoint") -> Checkp
         parts.append(f"latent {latent}")
     if "beta" in cfg:
         parts.append(f"β {cfg['beta']}")
-    if m:
-        parts.append(f"test PSNR {m['psnr_mean']:.1f} dB")
-    audio = info.meta.get("test_metrics", {}).get("gnsdr")
-    if audio:
-        parts.append(f"test GNSDR voice {audio[0]:.1f} dB")
+    if info.meta.get("test_metrics"):
+        parts.append("test " + get_task(info.task).summary(info.meta))
     st.sidebar.caption(" · ".join(parts))
     return info
 

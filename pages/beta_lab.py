@@ -8,9 +8,9 @@ from plotly.subplots import make_subplots
 from lab_ui.charts import PALETTE, runs_curves_figure
 from lab_ui.common import load_separator
 from vae_core import LabError
-from vae_core.core.checkpoints import CheckpointInfo, list_checkpoints
+from vae_core.core.checkpoints import CheckpointInfo
 from vae_core.image.demo import raw_reconstructions, tile
-from vae_core.image.latents import collapse_report, summarize
+from vae_core.image.sweep import collapse_row, comparable_runs, run_beta, run_collapse, run_label, run_latent
 
 COLLAPSE_TEXT = """
 **Why posterior collapse happens.** The KL term pulls every posterior q(z|x) towards the prior N(0, I). When β is
@@ -24,56 +24,38 @@ smaller decoder work too.
 """
 
 
-def _beta(info: CheckpointInfo) -> float:
-    return float(info.meta.get("train_config", {}).get("beta", float("nan")))
-
-
-def _latent(info: CheckpointInfo) -> int:
-    return int(info.meta.get("model_config", {}).get("latent_dim", 0))
-
-
-def _label(info: CheckpointInfo) -> str:
-    return f"β={_beta(info):g}, z={_latent(info)}" + ("" if info.meta.get("sweep") else f" ({info.name})")
-
-
 @st.cache_resource(max_entries=64)
 def _stats(_info: CheckpointInfo, key: str) -> dict:
-    """Collapse report of a run: from its sidecar when the sweep stored it, else computed once."""
-    stored = _info.meta.get("latent_stats")
-    if stored:
-        return stored["collapse"]
-    sep = load_separator(_info)
-    return collapse_report(sep, summarize(sep, n=1000))
+    return run_collapse(_info, None if _info.meta.get("latent_stats") else load_separator(_info))
 
 
 def runs_ui() -> list[CheckpointInfo]:
     """Choose the runs to compare: the shipped sweep, your own runs, or both."""
-    infos = [c for c in list_checkpoints("image") if c.meta.get("history", {}).get("epoch")]
-    sweeps = sorted({c.meta["sweep"] for c in infos if c.meta.get("sweep")})
+    infos, sweeps = comparable_runs()
     groups = [f"sweep: {s}" for s in sweeps] + ["all runs with a history"]
     c1, c2 = st.columns([1, 2])
     group = c1.selectbox("Runs from", groups, key="bl_group")
     pool = infos if group == groups[-1] else [c for c in infos if c.meta.get("sweep") == group.split(": ", 1)[1]]
-    latents = sorted({_latent(c) for c in pool})
+    latents = sorted({run_latent(c) for c in pool})
     default_latent = [10] if 10 in latents else latents[:1]
     chosen_latents = c2.multiselect("Latent sizes", latents, default=default_latent, key="bl_latents")
-    pool = sorted((c for c in pool if _latent(c) in chosen_latents), key=lambda c: (_latent(c), _beta(c)))
+    pool = sorted((c for c in pool if run_latent(c) in chosen_latents), key=lambda c: (run_latent(c), run_beta(c)))
     return pool
 
 
 def curves_ui(runs: list[CheckpointInfo]) -> None:
     log_y = st.toggle("Log scale", value=True, key="bl_log")
-    fig = runs_curves_figure([(_label(r), r.meta["history"]) for r in runs], log_y)
+    fig = runs_curves_figure([(run_label(r), r.meta["history"]) for r in runs], log_y)
     st.plotly_chart(fig, key="bl_curves")
 
 
 def summary_ui(runs: list[CheckpointInfo]) -> None:
     fig = make_subplots(rows=1, cols=3, subplot_titles=("test PSNR, raw decoders (dB)", "KL at the end (nats)",
                                                         "active units (both latents)"))
-    betas = sorted({_beta(r) for r in runs})
-    for i, latent in enumerate(sorted({_latent(r) for r in runs})):
-        group = sorted((r for r in runs if _latent(r) == latent), key=_beta)
-        x = [f"{_beta(r):g}" for r in group]
+    betas = sorted({run_beta(r) for r in runs})
+    for i, latent in enumerate(sorted({run_latent(r) for r in runs})):
+        group = sorted((r for r in runs if run_latent(r) == latent), key=run_beta)
+        x = [f"{run_beta(r):g}" for r in group]
         psnr = [r.meta.get("test_metrics", {}).get("raw", {}).get("psnr_mean") for r in group]
         kl = [r.meta["history"]["val"]["kl"][-1] for r in group]
         active = [sum(_stats(r, str(r.path))[s]["active_units"] for s in ("digit", "clothing")) for r in group]
@@ -100,19 +82,11 @@ def reconstructions_ui(runs: list[CheckpointInfo]) -> None:
             st.image(tile(mixtures[None], scale=2), caption="the same test mixtures for every run", clamp=True)
             shown_input = True
         st.image(tile(outputs, scale=2), clamp=True,
-                 caption=f"{_label(r)}: digit decoder (top), clothing decoder (bottom), no mixture consistency")
+                 caption=f"{run_label(r)}: digit decoder (top), clothing decoder (bottom), no mixture consistency")
 
 
 def collapse_ui(runs: list[CheckpointInfo]) -> None:
-    rows = []
-    for r in runs:
-        stats = _stats(r, str(r.path))
-        d, c = stats["digit"], stats["clothing"]
-        reasons = [f"{src}: {'; '.join(s['reasons'])}" for src, s in (("digit", d), ("clothing", c)) if s["collapsed"]]
-        rows.append({"run": _label(r), "KL digit": round(d["kl_nats"], 2), "KL clothing": round(c["kl_nats"], 2),
-                     "active units": f"{d['active_units']} + {c['active_units']}",
-                     "output spread": f"{d['output_spread']:.3f} / {c['output_spread']:.3f}",
-                     "posterior collapse": " · ".join(reasons) if reasons else "no"})
+    rows = [collapse_row(r, _stats(r, str(r.path))) for r in runs]
     st.dataframe(rows, hide_index=True, width="stretch")
     collapsed = [row["run"] for row in rows if row["posterior collapse"] != "no"]
     if collapsed:

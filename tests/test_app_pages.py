@@ -1,6 +1,6 @@
 """The Streamlit pages, run headless with streamlit.testing.v1.AppTest (no browser, no server).
 
-AppTest runs the scripts in this process, so st.cache_resource and vae_core.data's lru_cache survive
+AppTest runs the scripts in this process, so st.cache_resource and vae_core.image.data's lru_cache survive
 between runs; tests that change the environment clear them (clear_app_caches).
 """
 from __future__ import annotations

@@ -96,6 +96,17 @@ def test_missing_weights_are_refused(saved):
     ({"model_config": {"latent_dim": 0, "hidden": [32, 16]}}, "latent_dim"),
     ({"model_config": "big"}, "model description is invalid"),
     ({"model_config": [4]}, "model description is invalid"),
+    # Impossible models: refused from the description, before any weight is read or allocated (a 10^9-unit
+    # layer would need terabytes).
+    ({"model_config": {"latent_dim": 4, "hidden": [1_000_000_000, 16]}}, "hidden must be one to eight sizes"),
+    ({"kind": "conv", "model_config": {"latent_dim": 4, "channels": [4, 6, 100_000], "hidden": 16}},
+     "channels must be three numbers between 1 and 1024"),
+    ({"kind": "audio-conv", "model_config": {"latent_channels": 100_000}}, "latent_channels must be between"),
+    ({"model_config": {"latent_dim": "4", "hidden": [32, 16]}}, "latent_dim must be like 16, not '4'"),
+    ({"model_config": {"latent_dim": 4.5, "hidden": [32, 16]}}, "latent_dim must be like 16, not 4.5"),
+    ({"model_config": {"latent_dim": True, "hidden": [32, 16]}}, "latent_dim must be like 16, not True"),
+    ({"model_config": {"latent_dim": 4, "hidden": [32.5, 16]}}, "hidden must be like"),
+    ({"model_config": {"latent_dim": 4, "hidden": "32,16"}}, "hidden must be like"),
 ])
 def test_sidecar_describing_another_model_is_refused(saved, changes, needle):
     folder, _ = saved
@@ -103,7 +114,7 @@ def test_sidecar_describing_another_model_is_refused(saved, changes, needle):
     before = snapshot(folder)
     with pytest.raises(CheckpointError, match=needle) as exc:
         load_model(folder)
-    assert folder.name in str(exc.value)
+    assert folder.name in str(exc.value) and str(exc.value).endswith(".")
     assert snapshot(folder) == before  # nothing was rewritten or deleted
 
 

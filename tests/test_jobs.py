@@ -1,4 +1,4 @@
-"""Training jobs (vae_core.jobs.LocalJobRunner): lifecycle, stop and cancel, queue, failures, restarts, caps.
+"""Training jobs (vae_core.core.jobs.LocalJobRunner): lifecycle, stop and cancel, queue, failures, restarts, caps.
 
 Every job is tiny (an MLP with one hidden layer of 32 on a few hundred real training pairs, scored on 200 test
 mixtures), so each finishes in a second or two. Jobs run in daemon threads: the ``make_runner`` fixture stops

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNNER_SCRIPT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from vae_core.jobs import LocalJobRunner
-    from vae_core.training import TrainConfig
+    from vae_core.core.jobs import LocalJobRunner
+    from vae_core.image.task import TrainConfig
     runner = LocalJobRunner(root=Path(sys.argv[1]))
     cfg = TrainConfig(model="mlp", model_config={"latent_dim": 4, "hidden": [32]}, epochs=200, batch_size=64,
                       train_limit=640, val_limit=64, lr_schedule="constant")

@@ -19,7 +19,7 @@ IMAGE = register(TaskSpec(
     model_kinds=IMAGE_MODEL_KINDS, make_task=ImageTask, inference=ImageSeparator, evaluate=image_cli.evaluate,
     format_metrics=lambda sep, m: f"{sep.name}\n" + format_image_metrics(m),
     eval_options=("weight", "noise", "pair_seed"), add_cli=image_cli.add_cli, data=image_cli.data,
-    summary=image_cli.summary, default_run_name=image_cli.default_run_name, page_widgets="lab_ui.image",
+    summary=image_cli.summary, default_run_name=image_cli.default_run_name, page_widgets="lab_ui.image", default_checkpoint="image-conv",
     job_eval_limit=("VAE_JOB_EVAL_LIMIT", 0),  # the app scores on all 10,000 test mixtures, like the CLI
     benches={**image_cli.BENCHES, "latent_move": image_latent_move},
 ))
@@ -28,7 +28,7 @@ AUDIO = register(TaskSpec(
     name="audio", title="Voice separation", sources=AUDIO_SOURCES, config_class=AudioTrainConfig,
     model_kinds=AUDIO_MODEL_KINDS, make_task=AudioTask, inference=AudioSeparator, evaluate=audio_cli.evaluate,
     format_metrics=audio_cli.format_metrics, add_cli=audio_cli.add_cli, data=audio_cli.data,
-    summary=audio_cli.summary, default_run_name=audio_cli.default_run_name, page_widgets="lab_ui.audio",
+    summary=audio_cli.summary, default_run_name=audio_cli.default_run_name, page_widgets="lab_ui.audio", default_checkpoint="audio-conv",
     job_eval_limit=("VAE_JOB_AUDIO_EVAL_CLIPS", 20),  # all 178 clips take minutes on a laptop
     benches={**audio_cli.BENCHES, "latent_move": audio_latent_move},
 ))

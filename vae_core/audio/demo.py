@@ -14,7 +14,7 @@ import torch
 
 from vae_core.audio.data import SAMPLE_RATE, Clip, find_clips, mix_at_snr, read_clip, split_clips
 from vae_core.audio.evaluation import oracle_irm
-from vae_core.core.metrics import bss_eval, si_sdr
+from vae_core.core.metrics import ClipScore, bss_eval, si_sdr
 from vae_core.core.spectral import STFTConfig, stft
 
 TRACKS = ("mixture", "voice", "accompaniment")
@@ -54,16 +54,13 @@ def score_methods(truth: np.ndarray, estimates: np.ndarray, mixture: np.ndarray)
     """SDR, SIR, SAR, NSDR and SI-SDR per source for the model, the oracle IRM and the mixture as estimate."""
     methods = {"model": estimates, "oracle IRM": oracle_irm(truth[0], truth[1]),
                "mixture": np.stack([mixture, mixture])}
-    mix_sdr = None
+    bss = {name: bss_eval(truth, est) for name, est in methods.items()}
     out: dict[str, dict[str, list[float]]] = {}
-    for name in ("mixture", "model", "oracle IRM"):
-        est = methods[name]
-        r = bss_eval(truth, est)
-        if mix_sdr is None:
-            mix_sdr = r["sdr"]
-        out[name] = {"SDR": r["sdr"].tolist(), "SIR": r["sir"].tolist(), "SAR": r["sar"].tolist(),
-                     "NSDR": (r["sdr"] - mix_sdr).tolist(),
-                     "SI-SDR": [si_sdr(truth[s], est[s]) for s in range(2)]}
+    for name, est in methods.items():
+        r = bss[name]
+        score = ClipScore(truth.shape[1], r["sdr"], r["sir"], r["sar"], bss["mixture"]["sdr"])
+        out[name] = {"SDR": score.sdr.tolist(), "SIR": score.sir.tolist(), "SAR": score.sar.tolist(),
+                     "NSDR": score.nsdr.tolist(), "SI-SDR": [si_sdr(truth[s], est[s]) for s in range(2)]}
     return {k: out[k] for k in ("model", "oracle IRM", "mixture")}
 
 

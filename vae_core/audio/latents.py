@@ -83,3 +83,12 @@ def decode_patch(sep: AudioSeparator, z: np.ndarray) -> np.ndarray:
 def patch_db(sep: AudioSeparator, patch: np.ndarray) -> np.ndarray:
     """A normalised dB patch in dB relative to its loudest bin (for display): ``0 … -80``."""
     return (np.asarray(patch) - 1.0) * -sep.stft.db_floor
+
+
+def kl_map(sep: AudioSeparator, summary: AudioLatentSummary, source: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the information sits: a source's KL summed over channels, ``(bands, time cells)``, and each band's
+    centre frequency in Hz ``(bands,)`` (the bands of :func:`unit_region`)."""
+    c, f, t = sep.model.config.latent_shape
+    grid = summary.kl[source].reshape(c, f, t).sum(0)
+    centres = [(unit_region(sep, fi * t)["hz_low"] + unit_region(sep, fi * t)["hz_high"]) / 2 for fi in range(f)]
+    return grid, np.array(centres)

@@ -35,6 +35,7 @@ class TaskSpec:
     - ``summary``: ``(sidecar) -> str``; the test score that ``list`` prints.
     - ``default_run_name``: ``(config) -> str``.
     - ``page_widgets``: the dotted name of the ``lab_ui`` module with this task's page widgets.
+    - ``default_checkpoint``: the shipped checkpoint the app's pickers start on.
     - ``job_eval_limit``: (environment variable, default) limiting how much test data a finished app run is
       scored on (0: all).
     """
@@ -55,6 +56,7 @@ class TaskSpec:
     default_run_name: Callable[[Any], str] | None = None
     page_widgets: str | None = None
     job_eval_limit: tuple[str, int] | None = None
+    default_checkpoint: str | None = None
     benches: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
 

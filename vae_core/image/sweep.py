@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from vae_core.core.checkpoints import load_model, save_checkpoint, update_sidecar
+from vae_core.core.checkpoints import CheckpointInfo, list_checkpoints, load_model, save_checkpoint, update_sidecar
 from vae_core.image.evaluation import evaluate_checkpoint
 from vae_core.image.latents import collapse_report, summarize
 from vae_core.image.inference import ImageSeparator
@@ -63,3 +63,46 @@ def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out
 
 
 __all__ = ["latent_stats", "run_name", "run_sweep", "score_run"]
+
+
+# --------------------------------------------------------------------------------- what the β lab shows of runs
+
+def run_beta(info: CheckpointInfo) -> float:
+    """β of a run, from its sidecar (NaN when it has none)."""
+    return float(info.meta.get("train_config", {}).get("beta", float("nan")))
+
+
+def run_latent(info: CheckpointInfo) -> int:
+    """Latent size per source of a run, from its sidecar."""
+    return int(info.meta.get("model_config", {}).get("latent_dim", 0))
+
+
+def run_label(info: CheckpointInfo) -> str:
+    """``β=…, z=…``, with the run's name unless it belongs to a sweep."""
+    return f"β={run_beta(info):g}, z={run_latent(info)}" + ("" if info.meta.get("sweep") else f" ({info.name})")
+
+
+def comparable_runs() -> tuple[list[CheckpointInfo], list[str]]:
+    """Image runs with a training history (shipped and the user's) and the names of the sweeps among them."""
+    infos = [c for c in list_checkpoints("image") if c.meta.get("history", {}).get("epoch")]
+    return infos, sorted({c.meta["sweep"] for c in infos if c.meta.get("sweep")})
+
+
+def run_collapse(info: CheckpointInfo, separator: ImageSeparator | None = None) -> dict[str, dict]:
+    """A run's posterior-collapse report: from its sidecar when its sweep stored one, else computed (on 1,000
+    test mixtures) with ``separator`` (loaded from the run when not given)."""
+    stored = info.meta.get("latent_stats")
+    if stored:
+        return stored["collapse"]
+    sep = separator or ImageSeparator(*load_model(info.path), info.path)
+    return collapse_report(sep, summarize(sep, n=1000))
+
+
+def collapse_row(info: CheckpointInfo, report: dict[str, dict]) -> dict[str, Any]:
+    """One row of the β lab's collapse table."""
+    d, c = report["digit"], report["clothing"]
+    reasons = [f"{src}: {'; '.join(s['reasons'])}" for src, s in (("digit", d), ("clothing", c)) if s["collapsed"]]
+    return {"run": run_label(info), "KL digit": round(d["kl_nats"], 2), "KL clothing": round(c["kl_nats"], 2),
+            "active units": f"{d['active_units']} + {c['active_units']}",
+            "output spread": f"{d['output_spread']:.3f} / {c['output_spread']:.3f}",
+            "posterior collapse": " · ".join(reasons) if reasons else "no"}

@@ -1,0 +1,195 @@
+"""The audio task's page widgets: its part of the Latent explorer (sliders over the spectrogram latent units with
+the most KL, decoded patches drawn and played, where the KL sits in frequency and time)."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from vae_core import LabError
+from vae_core.audio.inference import AudioSeparator
+from vae_core.audio.latents import AudioLatentSummary, decode_patch, kl_map, patch_db, summarize_audio, unit_label
+from vae_core.audio.model import AUDIO_SOURCES
+from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS, AudioTrainConfig
+from vae_core.core.audio_io import wav_bytes
+from vae_core.core.latents import ACTIVE_THRESHOLD
+
+SLIDER_RANGE = 3.0
+SHOWN_DIMS = 8
+AUDIO_BETAS = [0.0, 0.001, 0.01, 0.1, 1.0]
+LRS = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
+TRAIN_LABEL = "Audio separation (MIR-1K voice / music)"
+PREVIEW_CAPTION = ("Current decoding of one held-out dev patch (1 s, low frequencies at the bottom): mixture · "
+                   "voice decoder · accompaniment decoder.")
+
+@st.cache_resource(show_spinner="Encoding patches of 12 test clips…", max_entries=4)
+def _audio_summary(_sep: AudioSeparator, key: str) -> AudioLatentSummary:
+    return summarize_audio(_sep)
+
+
+def _akey(sep: AudioSeparator, source: int, unit: int) -> str:
+    return f"az:{sep.name}:{source}:{unit}"
+
+
+def audio_shown_units(sep: AudioSeparator, summary: AudioLatentSummary, source: int) -> list[int]:
+    return [int(u) for u in summary.order(source)[:SHOWN_DIMS]]
+
+
+def set_audio_point(sep: AudioSeparator, summary: AudioLatentSummary, z: np.ndarray) -> None:
+    """Make ``z`` ``(2, latent_dim)`` the point: the units without a slider keep its values."""
+    st.session_state[f"az_base:{sep.name}"] = np.asarray(z, dtype=np.float32).copy()
+    for s in range(len(AUDIO_SOURCES)):
+        for u in audio_shown_units(sep, summary, s):
+            st.session_state[_akey(sep, s, u)] = float(np.clip(z[s, u], -SLIDER_RANGE, SLIDER_RANGE))
+
+
+def audio_point(sep: AudioSeparator, summary: AudioLatentSummary) -> np.ndarray:
+    z = st.session_state[f"az_base:{sep.name}"].copy()
+    for s in range(len(AUDIO_SOURCES)):
+        for u in audio_shown_units(sep, summary, s):
+            z[s, u] = st.session_state.get(_akey(sep, s, u), z[s, u])
+    return z
+
+
+def audio_start_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+    index = c1.selectbox("Patch of a test clip (1 s, 0 dB mixture)", range(len(summary.labels)),
+                         format_func=summary.labels.__getitem__, key="ax_index")
+    c2.button("Start here", key="ax_from_test", on_click=lambda: set_audio_point(sep, summary, summary.mu[index]))
+    c3.button("Zero", key="ax_zero", on_click=lambda: set_audio_point(sep, summary, np.zeros_like(summary.mu[0])))
+
+    def prior() -> None:
+        seed = st.session_state.get("ax_prior_seed", 0) + 1
+        st.session_state.ax_prior_seed = seed
+        set_audio_point(sep, summary, np.random.default_rng(seed).standard_normal(summary.mu[0].shape))
+
+    c4.button("Sample from the prior", key="ax_prior", on_click=prior)
+
+
+def spectrogram_figure(db: np.ndarray, title: str, sep: AudioSeparator) -> go.Figure:
+    hop_s = sep.stft.hop / sep.stft.sample_rate
+    freqs = np.arange(db.shape[0]) * sep.stft.sample_rate / sep.stft.n_fft
+    fig = go.Figure(go.Heatmap(z=db, x=np.arange(db.shape[1]) * hop_s, y=freqs, zmin=-80, zmax=0, colorscale="Magma",
+                               colorbar=dict(title="dB"), hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>"))
+    fig.update_layout(title=title, height=240, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="s", yaxis_title="Hz")
+    return fig
+
+
+@st.fragment
+def audio_scrub_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
+    """Sliders over the units with the most KL, and the decoded patches they give, heard with Griffin-Lim."""
+    left, right = st.columns([2, 3])
+    with left:
+        for s, name in enumerate(AUDIO_SOURCES):
+            st.markdown(f"**{name} latent** · {summary.active[s].sum()} of {sep.latent_dim} units active; "
+                        f"the {SHOWN_DIMS} with the most KL:")
+            for u in audio_shown_units(sep, summary, s):
+                mark = "●" if summary.active[s, u] else "○"
+                st.slider(f"{mark} {unit_label(sep, u)} (KL {summary.kl[s, u]:.2f})", -SLIDER_RANGE, SLIDER_RANGE,
+                          step=0.05, key=_akey(sep, s, u))
+    decoded = decode_patch(sep, audio_point(sep, summary))
+    index = st.session_state.get("ax_index", 0)
+    griffin_lim = st.session_state.get("ax_griffin_lim", False)
+    with right:
+        cols = st.columns(2)
+        for s, name in enumerate(AUDIO_SOURCES):
+            with cols[s]:
+                st.plotly_chart(spectrogram_figure(patch_db(sep, decoded[s]), f"{name} decoder", sep),
+                                key=f"ax_spec_{s}")
+                audio = sep.patch_audio(decoded[s], float(summary.refs[index]),
+                                        None if griffin_lim else summary.phases[index])
+                st.audio(wav_bytes(audio, sep.stft.sample_rate), format="audio/wav")
+        st.toggle("Estimate the phase with Griffin-Lim", key="ax_griffin_lim",
+                  help="The decoders draw magnitudes only. By default the players borrow the chosen input patch's "
+                       "phase; Griffin-Lim (32 iterations, slower) estimates one from the magnitudes alone.")
+
+
+def audio_kl_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
+    c, f, t = sep.model.config.latent_shape
+    cols = st.columns(2)
+    for s, name in enumerate(AUDIO_SOURCES):
+        grid, hz = kl_map(sep, summary, s)
+        fig = go.Figure(go.Heatmap(z=grid, y=hz, x=np.arange(t), colorscale="Viridis", colorbar=dict(title="nats"),
+                                   hovertemplate="cell %{x}, ≈%{y:.0f} Hz: %{z:.1f} nats<extra></extra>"))
+        fig.update_layout(title=f"{name}: KL summed over channels", height=300, margin=dict(l=10, r=10, t=40, b=10),
+                          xaxis_title="time cell in the patch", yaxis_title="Hz")
+        cols[s].plotly_chart(fig, key=f"ax_kl_{s}")
+    st.caption(f"Each source's latent is a {c} × {f} × {t} map (channels × frequency bands × time cells). A unit is "
+               f"active when the variance over patches of its posterior mean exceeds {ACTIVE_THRESHOLD} "
+               "(Burda et al. 2016).")
+
+
+def audio_input_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
+    index = st.session_state.get("ax_index", 0)
+    st.plotly_chart(spectrogram_figure(patch_db(sep, summary.patches[index]), f"input: {summary.labels[index]}", sep),
+                    key="ax_input")
+
+
+def latent_explorer_ui(sep: AudioSeparator) -> None:
+    """The Latent explorer for an audio checkpoint."""
+    try:
+        summary = _audio_summary(sep, f"{sep.path}:{sep.meta.get('weights_sha256')}")
+    except LabError as exc:
+        st.error(f"{exc} The explorer needs MIR-1K test clips to place its starting points.")
+        return
+    if f"az_base:{sep.name}" not in st.session_state:
+        set_audio_point(sep, summary, summary.mu[0])
+    audio_start_ui(sep, summary)
+    audio_scrub_ui(sep, summary)
+    tabs = st.tabs(["Input patch", "KL per unit"])
+    with tabs[0]:
+        audio_input_ui(sep, summary)
+    with tabs[1]:
+        audio_kl_ui(sep, summary)
+
+
+# --------------------------------------------------------------------------- Train page
+
+def train_config_ui() -> tuple[AudioTrainConfig, str]:
+    """Settings of an audio run; the defaults train for about four minutes on two CPU cores."""
+    d = AudioTrainConfig()
+    c1, c2, c3 = st.columns(3)
+    beta = c1.select_slider("β (KL weight)", AUDIO_BETAS, value=d.beta, key="audio_train_beta")
+    mask_weight = c2.select_slider("Mask loss weight", [0.0, 1.0, 3.0, 10.0, 30.0], value=d.mask_weight,
+                                   key="audio_train_mask",
+                                   help="Weight of the loss on the masked mixture: what you hear. 0 leaves only "
+                                        "the ELBO on the spectrograms.")
+    latent_channels = c3.select_slider("Latent channels (per source)", [4, 8, 16, 32], value=16,
+                                       key="audio_train_latent")
+    c1, c2, c3 = st.columns(3)
+    epochs = c1.number_input("Epochs (≈ 35 s each)", 1, 200, 6, key="audio_train_epochs")
+    budget = c2.number_input("Time budget (s)", 10, 3600, 240, step=10, key="audio_train_budget",
+                             help="The run stops (keeping its best model) when time is up.")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="audio_train_seed")
+    c1, c2, c3, c4 = st.columns(4)
+    lr = c1.select_slider("Learning rate", LRS, value=d.lr, format_func=lambda v: f"{v:g}", key="audio_train_lr")
+    batch = c2.select_slider("Batch size (patches)", [4, 8, 16, 32, 64], value=d.batch_size, key="audio_train_batch")
+    anneal = c3.number_input("KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="audio_train_anneal")
+    free_bits = c4.number_input("Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="audio_train_freebits")
+    c1, c2 = st.columns(2)
+    perturb = c1.checkbox("Speed perturbation", False, key="audio_train_speeds",
+                          help=f"Also train on every clip played at {', '.join(f'{v:g}' for v in PERTURBED_SPEEDS)}× "
+                               "speed (pitch and formants shift together): more singers than the two recorded.")
+    ema = c2.checkbox("Keep a moving average of the weights", False, key="audio_train_ema",
+                      help=f"Validate and save an exponential moving average (decay {EMA_DECAY}) of the weights, "
+                           "which swings less from epoch to epoch than the weights themselves.")
+    run_name = st.text_input("Run name (optional)", key="audio_train_name", max_chars=40)
+    cfg = AudioTrainConfig(model_config={"latent_channels": int(latent_channels)}, beta=float(beta),
+                           mask_weight=float(mask_weight), epochs=int(epochs), batch_size=int(batch), lr=float(lr),
+                           seed=int(seed), kl_anneal_epochs=float(anneal), free_bits=float(free_bits),
+                           time_budget_s=float(budget), speeds=PERTURBED_SPEEDS if perturb else d.speeds,
+                           ema_decay=EMA_DECAY if ema else 0.0)
+    return cfg, run_name.strip()
+
+
+def monitor_note(history: dict) -> str | None:
+    """What the live view says under the curves of a run."""
+    if history.get("val_nsdr_voice"):
+        return (f"Voice NSDR on the held-out dev clips after the last epoch: {history['val_nsdr_voice'][-1]:.2f} dB "
+                "(the best epoch is kept).")
+    return None
+
+
+def preview_picture(preview: np.ndarray) -> np.ndarray:
+    """The live preview (three spectrogram patches side by side) as it is: 513 bins tall already."""
+    return preview
