@@ -14,11 +14,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vae_core.core.checkpoints import SIDECAR, list_checkpoints, load_model, read_sidecar
 from vae_core.core.errors import ConfigError, LabError
 from vae_core.core.jobs import ACTIVE, JOB_FILE, JobState, LocalJobRunner, folder_size_mb
+from vae_core.audio.task import AudioTrainConfig
 from vae_core.image.task import TrainConfig
 from vae_core.core.trainer import train
 
@@ -439,3 +441,23 @@ def test_folder_size_counts_files_and_survives_files_vanishing(tmp_path):
         stop.set()
         worker.join()
     assert min(sizes) >= 2500 / 1e6
+
+
+def test_an_audio_job_runs_through_the_same_runner_with_its_own_preview(make_runner):
+    """The runner knows no task: an audio config runs, is scored on its own test data and previews a spectrogram
+    patch (mixture | voice decoder | accompaniment decoder) instead of a grid of images."""
+    runner = make_runner(eval_limit=1)
+    cfg = AudioTrainConfig(epochs=1, train_clips=2, val_clips=1, batch_size=4, seed=0,
+                           model_config={"channels": [4, 8, 8], "decoder_channels": [8, 4, 4], "latent_channels": 2})
+    job_id = runner.submit(cfg, "tiny audio")
+    state = runner.wait(job_id, timeout=300)
+    assert state.status == "done" and state.task == "audio", state.message
+    assert state.history["val_nsdr_voice"] and "val_psnr" not in state.history
+    meta = read_sidecar(Path(state.folder))
+    assert meta["task"] == "audio" and meta["test_metrics"]["clips"] == 1
+    picture = runner.preview(job_id)
+    assert picture.ndim == 2 and picture.shape[0] == 513 and picture.shape[1] == 3 * 64 + 4
+    assert 0.0 <= picture.min() and picture.max() <= 1.0
+    # The three panels differ: the decoders draw something other than the mixture and other than each other.
+    mixture, voice, accompaniment = picture[:, :64], picture[:, 66:130], picture[:, 132:]
+    assert not np.allclose(mixture, voice) and not np.allclose(voice, accompaniment)

@@ -185,7 +185,7 @@ class AudioSeparator:
                     n_iter: int = 32) -> np.ndarray:
         """A decoded normalised-dB patch ``(F, frames)`` made audible. The decoder gives magnitudes only: the
         phase is borrowed (``phase``, e.g. the input patch's: one inverse STFT) or estimated by Griffin-Lim."""
-        import librosa
+        import librosa  # imported here: it takes a second to import, and only Griffin-Lim needs it
 
         patch = torch.as_tensor(np.asarray(patch_db, dtype=np.float32))
         mag = (db_to_amplitude(patch) * ref).numpy()

@@ -48,7 +48,7 @@ def rss_mb() -> float:
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    import resource
+    import resource  # Unix only, and only where /proc is absent
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
