@@ -25,7 +25,7 @@ IMAGE = register(TaskSpec(
 ))
 
 AUDIO = register(TaskSpec(
-    name="audio", title="Voice separation", sources=AUDIO_SOURCES, config_class=AudioTrainConfig,
+    name="audio", title="Audio separation", sources=AUDIO_SOURCES, config_class=AudioTrainConfig,
     model_kinds=AUDIO_MODEL_KINDS, make_task=AudioTask, inference=AudioSeparator, evaluate=audio_cli.evaluate,
     format_metrics=audio_cli.format_metrics, add_cli=audio_cli.add_cli, data=audio_cli.data,
     summary=audio_cli.summary, default_run_name=audio_cli.default_run_name, page_widgets="lab_ui.audio", default_checkpoint="audio-conv",
