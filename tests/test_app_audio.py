@@ -91,12 +91,44 @@ def test_speed_averaging_toggle_follows_the_checkpoint(page, audio_checkpoint): 
     assert scores_table(page).set_index(["method", "source"])["SDR"][("model", "voice")] == averaged
 
 
-def test_choosing_another_clip_and_random(page):
+def oracle_sdr(clip_id: str, snr: float = 0.0) -> np.ndarray:
+    """SDR of the oracle IRM's [voice, accompaniment] of one test clip, computed from the data (no model); it
+    differs from clip to clip by dBs."""
+    from vae_core.audio.demo import mixed_clip, test_clips
+    from vae_core.audio.evaluation import oracle_irm
+    from vae_core.audio.metrics import bss_eval
+
+    (clip,) = [c for c in test_clips() if c.clip_id == clip_id]
+    _, voice, acc = mixed_clip(clip, snr)
+    return bss_eval(np.stack([voice, acc]), oracle_irm(voice, acc))["sdr"]
+
+
+def test_choosing_another_clip(page):
     ids = page.selectbox(key="audio_clip").options
+    before = [p.proto.url for p in players(page)]  # media URLs: content-addressed, so new bytes, new URL
     page.selectbox(key="audio_clip").set_value(ids[5]).run()
     assert not page.exception and page.selectbox(key="audio_clip").value == ids[5]
-    page.button(key="audio_random").click().run()
-    assert not page.exception and page.selectbox(key="audio_clip").value in ids
+    after = [p.proto.url for p in players(page)]
+    assert after[0] != before[0] and after[3] != before[3]  # the mixture and the true voice are the new clip's
+
+
+def test_random_clip_moves_to_another_clip_and_the_page_follows(page):
+    first = page.selectbox(key="audio_clip").value
+    before = [p.proto.url for p in players(page)]
+    for _ in range(5):  # a draw may repeat the clip shown: 178 clips, five repeats in a row is 1 in 10^11
+        page.button(key="audio_random").click().run()
+        assert not page.exception, [e.value for e in page.exception]
+        chosen = page.selectbox(key="audio_clip").value
+        if chosen != first:
+            break
+    assert chosen != first, "five presses of 'Random clip' never left the first clip"
+    after = [p.proto.url for p in players(page)]
+    assert after[0] != before[0] and after[3] != before[3]  # the mixture and the true voice are new bytes
+    # The scores are the chosen clip's: its oracle IRM scores, computed here from the data.
+    sdr = scores_table(page).set_index(["method", "source"])["SDR"]
+    expected = oracle_sdr(chosen)
+    assert sdr[("oracle IRM", "voice")] == pytest.approx(expected[0], abs=0.006)
+    assert sdr[("oracle IRM", "accompaniment")] == pytest.approx(expected[1], abs=0.006)
 
 
 def test_upload_good_file_is_separated_at_its_own_rate(page):
