@@ -125,11 +125,7 @@ def test_wav_header_only_has_no_samples():
 def test_wav_cut_to_30_bytes():
     # libsndfile sees a RIFF header without a data chunk: reported as a file that cannot be read as audio.
     msg = refused(encode(tone(1.0), SR, "WAV", "PCM_16")[:30])
-    assert msg.startswith("The file ") and ("not audio" in msg or "truncated" in msg) and msg.endswith(".")
-
-
-def test_wav_cut_to_30_bytes_is_one_sentence():
-    assert one_sentence(refused(encode(tone(1.0), SR, "WAV", "PCM_16")[:30]))
+    assert msg.startswith("The file ") and ("not audio" in msg or "truncated" in msg) and one_sentence(msg)
 
 
 def test_flac_cut_in_half():

@@ -275,15 +275,16 @@ def test_separate_refuses_bad_input(separator, waveform, rate):
     assert one_sentence(str(exc.value))
 
 
-@pytest.mark.parametrize("n, rate", [(100, 16000), (1000, 44100)])
-def test_separate_very_short_input_is_refused_or_separated(separator, n, rate):
+@pytest.mark.parametrize("n, rate", [(1, 16000), (100, 16000), (1000, 44100)])
+def test_separate_very_short_input_is_padded_and_separated(separator, n, rate):
+    """Shorter than one STFT frame (1024 samples at 16 kHz): AudioSeparator.separate_16k pads it with silence and
+    separates it; the caller gets both sources at the input's own length and rate, summing to the input."""
     x = 0.1 * torch.randn(n, generator=torch.Generator().manual_seed(n))
-    try:
-        out = separator.separate(x, rate)
-    except LabError as exc:
-        assert one_sentence(str(exc))
-    else:
-        assert out.shape == (2, n) and torch.allclose(out.sum(0), x, atol=1e-4)
+    out = separator.separate(x, rate)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (2, n)
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out.sum(0), x, atol=1e-4)
+    assert out[0].abs().max() > 1e-4 and out[1].abs().max() > 1e-4  # a split, not all of it on one side
 
 
 # --------------------------------------------------------------------------- loss
@@ -406,13 +407,23 @@ def test_stop_before_training_returns_cleanly(tmp_path):
     assert not (tmp_path / "run" / SIDECAR).exists()  # nothing trained, nothing saved
 
 
+def test_spent_time_budget_stops_before_the_first_step(tmp_path):
+    """The budget is checked before every step, like the stop event: a budget already spent (1 ns) trains
+    nothing, reports the run as stopped and saves nothing."""
+    result = train(AudioTrainConfig(epochs=3, train_clips=1, val_clips=1, batch_size=4, time_budget_s=1e-9),
+                   out_dir=tmp_path / "run")
+    assert result.stopped is True
+    assert result.history["epoch"] == [] and result.history["train"]["total"] == []
+    assert not (tmp_path / "run" / SIDECAR).exists()
+
+
 @pytest.mark.slow
 def test_short_real_training_beats_the_mixture(test_clips):
-    """About 20 s of training on 20 MIR-1K training clips separates unseen test singers better than doing nothing
-    (the mixture used as both estimates scores 0 dB NSDR by definition)."""
-    result = train(AudioTrainConfig(epochs=3, train_clips=20, val_clips=1, batch_size=8, time_budget_s=20,
-                                          seed=0))
-    assert result.seconds < 40
+    """Two epochs on 20 MIR-1K training clips (a fixed number of steps, no time budget, so the result does not
+    depend on the machine's speed) separate unseen test singers better than doing nothing (the mixture used as
+    both estimates scores 0 dB NSDR by definition)."""
+    result = train(AudioTrainConfig(epochs=2, train_clips=20, val_clips=1, batch_size=8, seed=0))
+    assert not result.stopped and result.history["epoch"] == [1, 2]
     scores = evaluate_clips(result.model, test_clips[:3])
     assert scores["gnsdr"][0] > 1.0, scores["gnsdr"]
     assert scores["gnsdr"][1] > 0.0, scores["gnsdr"]

@@ -122,15 +122,26 @@ def test_image_page_in_browser(browser, streamlit_server):
         expect(mixture).to_be_visible()
         first_value, first_src = value.inner_text(), mixture.get_attribute("src")
 
-        # Random digit: the picker shows the drawn test-set index, and a re-roll redraws it.
+        # Random digit: the picker shows the drawn test-set index, and a re-roll draws another digit: the true
+        # digit's picture and the mixture made from it are new images (their src URLs are content-addressed).
         page.get_by_role("radiogroup", name="Choose the digit by").get_by_text("random", exact=True).click()
         reroll = page.get_by_role("button", name="New random digit")
         expect(reroll).to_be_visible()
         index_caption = page.get_by_text(_INDEX).first
         expect(index_caption).to_be_visible()
-        reroll.click()
-        expect(index_caption).to_be_visible()
         _wait_until_idle(page)
+        digit = page.locator('[data-testid="stImage"]').filter(has_text=re.compile(r"^true digit: \d$")).locator("img")
+        expect(digit).to_be_visible()
+        drawn_index, drawn_digit, drawn_mixture = index_caption.inner_text(), digit.get_attribute("src"), \
+            mixture.get_attribute("src")
+        for _ in range(3):  # a draw among 10,000 test digits repeats the one shown once in 10,000 times
+            reroll.click()
+            _wait_until_idle(page)
+            if index_caption.inner_text() != drawn_index:
+                break
+        expect(index_caption).not_to_have_text(drawn_index)
+        expect(digit).not_to_have_attribute("src", drawn_digit)
+        expect(mixture).not_to_have_attribute("src", drawn_mixture)
 
         # Mixing weight 0.50 -> 0.55 with the keyboard: a new separation with new scores.
         before_value, before_src = value.inner_text(), mixture.get_attribute("src")

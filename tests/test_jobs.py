@@ -36,8 +36,11 @@ def tiny(**overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
+LONG_STEPS_PER_EPOCH = 2000 // 64  # long_config: 2000 training pairs in batches of 64, ragged batch dropped
+
+
 def long_config(**overrides) -> TrainConfig:
-    """Many short epochs (31 steps each): runs until stopped, with a checkpoint after its first epoch."""
+    """Many short epochs (LONG_STEPS_PER_EPOCH = 31 steps each): runs until stopped, with a checkpoint after its first epoch."""
     return tiny(**{"epochs": 50, "train_limit": 2000, "lr_schedule": "constant", **overrides})
 
 
@@ -152,34 +155,24 @@ def test_same_config_and_seed_give_same_numbers_as_train(runner):
 # --------------------------------------------------------------------------- stop and cancel
 
 
-def test_stop_is_honoured_within_a_second_and_keeps_the_best_model(runner):
+def test_stop_ends_training_after_at_most_one_more_step_and_keeps_the_best_model(runner):
+    """The training loop checks the stop event before every step, so once stop() has returned at most the one
+    step already under way still finishes; the slow scoring of a finished run is skipped."""
     job_id = runner.submit(long_config())
     wait_until(lambda: len(runner.get(job_id).history.get("epoch", [])) >= 1, what="the first epoch")
     assert runner.get(job_id).status == "running" and runner.get(job_id).has_checkpoint
 
-    t0 = time.monotonic()
     runner.stop(job_id)
-    state = runner.get(job_id)
-    last_epoch, last_points, last_change, left_running = state.epoch, state.steps["epoch"][-1], t0, None
-    while time.monotonic() - t0 < 3.0:
-        state = runner.get(job_id)
-        if (state.epoch, state.steps["epoch"][-1]) != (last_epoch, last_points):
-            last_epoch, last_points, last_change = state.epoch, state.steps["epoch"][-1], time.monotonic()
-        if left_running is None and state.status != "running":
-            left_running = time.monotonic() - t0
-        time.sleep(0.01)
-    stepping_s = last_change - t0
-    print(f"\nstop latency: last training step {stepping_s * 1000:.0f} ms after stop(), "
-          f"status left 'running' after {left_running if left_running is None else round(left_running * 1000)} ms")
-    assert stepping_s < 1.0, f"the training thread kept stepping for {stepping_s:.2f} s after stop()"
-    assert left_running is not None and left_running < 2.0, f"still running {left_running} s after stop()"
-
+    at_stop = runner.get(job_id).epoch  # fractional epochs done = steps / steps per epoch
     final = runner.wait(job_id, timeout=WAIT_S)
     assert final.status == "stopped"
     assert final.message == "Stopped; the best model so far was kept."
+    steps_at_stop, steps_done = (round(e * LONG_STEPS_PER_EPOCH) for e in (at_stop, final.epoch))
+    assert steps_at_stop <= steps_done <= steps_at_stop + 1, (steps_at_stop, steps_done)
     assert 1 <= len(final.history["epoch"]) < 50 and final.progress < 1
     meta = read_sidecar(Path(final.folder))
     assert 1 <= meta["best_epoch"] <= len(final.history["epoch"])
+    assert "test_metrics" not in meta  # stopped runs are not scored (vae_core eval can do it later)
     load_model(Path(final.folder))
     assert job_file(final)["status"] == "stopped"
     for thread in train_threads(runner):
