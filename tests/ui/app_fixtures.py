@@ -1,6 +1,6 @@
 """Fixtures shared by the app tests (AppTest and the real-browser test).
 
-Import the fixtures into a test module (``from app_fixtures import app_env, ...``) to use them.
+Import the fixtures into a test module (``from ui.app_fixtures import app_env, ...``) to use them.
 VAE_DATA_DIR comes from tests/conftest.py (the default below is the same); VAE_RUNS_DIR is set per
 test by ``app_env`` to a folder of the app tests' own.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

@@ -15,7 +15,7 @@ import pytest
 from vae_core.core.checkpoints import SIDECAR, load_model
 from vae_core.core.jobs import JOB_FILE, LocalJobRunner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A job runner in its own process, training a tiny model for many short epochs (a checkpoint write each time
 # validation improves), so that a kill lands during or between writes.

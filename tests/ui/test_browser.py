@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
+from ui.app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from app_fixtures import REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint  # noqa: F401
+from ui.app_fixtures import REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint  # noqa: F401
 
 PAGE = str(REPO / "pages/latent_explorer.py")
 

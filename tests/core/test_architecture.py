@@ -13,7 +13,7 @@ import pytest
 
 from vae_core.core.registry import tasks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TASK_MODULES = ("data", "model", "loss", "task", "inference", "evaluation", "latents", "demo", "cli", "bench")
 
 

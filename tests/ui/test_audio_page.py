@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from app_fixtures import REPO, app_runs_dir, audio_checkpoint  # noqa: F401
+from ui.app_fixtures import REPO, app_runs_dir, audio_checkpoint  # noqa: F401
 
 PAGE = str(REPO / "pages/audio_separation.py")
 EXPLORER = str(REPO / "pages/latent_explorer.py")

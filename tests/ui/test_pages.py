@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS
-from app_fixtures import (REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint,  # noqa: F401
+from ui.app_fixtures import (REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint,  # noqa: F401
                           save_tiny_checkpoint)
 
 TIMEOUT = 60

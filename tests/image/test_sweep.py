@@ -18,7 +18,7 @@ from vae_core.image.latents import collapse_report, summarize
 from vae_core.core.models import build_model
 from vae_core.image.inference import ImageSeparator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
