@@ -32,8 +32,10 @@ def load_separator(info: CheckpointInfo) -> Separator:
     return _load_separator(str(info.path), (info.path / SIDECAR).stat().st_mtime)
 
 
-def checkpoint_picker_ui(task: str = "image", key: str = "checkpoint") -> CheckpointInfo | None:
-    """Sidebar picker over shipped and user checkpoints of ``task``; remembers the choice per session."""
+def checkpoint_picker_ui(task: str, key: str | None = None) -> CheckpointInfo | None:
+    """Sidebar picker over shipped and user checkpoints of ``task``; remembers the choice per session (under
+    ``key``, by default the task's own)."""
+    key = key or checkpoint_key(task)
     infos = list_checkpoints(task)
     if not infos:
         st.sidebar.warning(f"No {task} checkpoints found. Train one with `python -m vae_core train {task}`.")

@@ -148,7 +148,7 @@ def main() -> None:
     st.markdown("A convolutional VAE on spectrogram patches gives the voice and the accompaniment a latent each; "
                 "each decoder draws its source's spectrogram from its own latent alone, and the two drawings become "
                 "soft masks on the mixture, so the voice and the accompaniment always add up to what you hear.")
-    info = checkpoint_picker_ui(task="audio", key="audio_checkpoint")
+    info = checkpoint_picker_ui("audio")
     separator = load_separator_ui(info)
     if separator is None:
         if info is None:

@@ -6,7 +6,7 @@ import importlib
 
 import streamlit as st
 
-from lab_ui.common import checkpoint_picker_ui, checkpoint_key, load_separator_ui
+from lab_ui.common import checkpoint_picker_ui, load_separator_ui
 from vae_core.core.registry import get_task, tasks
 
 st.title("Latent explorer")
@@ -14,6 +14,6 @@ st.markdown("Each source has its own latent. Move one dimension at a time and wa
 explorable = [name for name, spec in tasks().items() if spec.page_widgets]
 task = st.sidebar.radio("Model", explorable, horizontal=True, key="lx_task",
                         format_func=lambda name: get_task(name).title)
-sep = load_separator_ui(checkpoint_picker_ui(task, key=checkpoint_key(task)))
+sep = load_separator_ui(checkpoint_picker_ui(task))
 if sep is not None:
     importlib.import_module(get_task(sep.task).page_widgets).latent_explorer_ui(sep)

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def tiny_sweep(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("sweep-runs")
     r = subprocess.run([sys.executable, "-m", "vae_core", "sweep", "image", "--betas", "0,100", "--latents", "2,4",
-                        "--hidden", "32", "--epochs", "2", "--train-limit", "6000", "--val-limit", "100",
-                        "--name", "tiny-sweep"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                        "--hidden", "32", "--epochs", "1", "--train-limit", "6000", "--val-limit", "100",
+                        "--eval-limit", "1000", "--name", "tiny-sweep"], cwd=ROOT, capture_output=True, text=True, timeout=600,
                        env={**os.environ, "VAE_RUNS_DIR": str(runs)})
     assert r.returncode == 0, r.stderr
     assert r.stdout.count(" dB ") == 4  # one line per run
@@ -50,7 +50,8 @@ def test_sweep_writes_one_checkpoint_per_combination(tiny_sweep, monkeypatch):
     assert next(model.parameters()).dtype == torch.float32
     # The stored scores are those of the weights on disk (float16), not of the float32 model before saving.
     stored = meta["test_metrics"]["projected"]
-    again = evaluate_separator(ImageSeparator(model, meta, weights.parent))["projected"]
+    assert meta["test_metrics"]["n"] == 1000  # --eval-limit
+    again = evaluate_separator(ImageSeparator(model, meta, weights.parent), limit=1000)["projected"]
     assert again == stored
     # Listed as "group/run" and loadable by that name.
     monkeypatch.setenv("VAE_RUNS_DIR", str(tiny_sweep))

@@ -64,7 +64,7 @@ class JobState:
     history: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     folder: str = ""
-    task: str = "image"  # the registry name of the config's task
+    task: str = "image"  # the registry name of the config's task (job.json files from before tasks: image)
 
     @property
     def elapsed_s(self) -> float:

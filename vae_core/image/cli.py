@@ -66,7 +66,7 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"Sweep {args.name}: beta {args.betas} x latent {args.latents}, {args.model}, {args.epochs} epochs -> {out}")
     run_sweep(base, args.betas, args.latents, out, sweep=args.name, command="python -m vae_core " + shlex.join(argv),
-              data_root=args.data_dir, half=not args.full_precision)
+              data_root=args.data_dir, half=not args.full_precision, eval_limit=args.eval_limit)
     return 0
 
 
@@ -138,6 +138,8 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     s.add_argument("--name", default="beta-sweep", help="sweep name (also its folder in the runs folder)")
     s.add_argument("--out", default=None, help="folder for the runs (e.g. checkpoints/sweep)")
     s.add_argument("--full-precision", action="store_true", help="store float32 weights (default float16)")
+    s.add_argument("--eval-limit", type=positive_int, default=None,
+                   help="score each run on the first N test mixtures (default: all 10,000)")
     s.add_argument("--no-download", action="store_true")
     s.set_defaults(func=cmd_sweep)
 

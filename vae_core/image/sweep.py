@@ -29,10 +29,11 @@ def latent_stats(separator: ImageSeparator, data_root: Path | None = None, n: in
             "collapse": collapse_report(separator, summary)}
 
 
-def score_run(folder: Path, data_root: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Test metrics and latent statistics of a run, computed from the weights on disk (as shipped, float16
-    included) and stored in its sidecar."""
-    metrics = evaluate_checkpoint(folder, data_root)
+def score_run(folder: Path, data_root: Path | None = None,
+              eval_limit: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test metrics (on the first ``eval_limit`` test mixtures, all 10,000 by default) and latent statistics of a
+    run, computed from the weights on disk (as shipped, float16 included) and stored in its sidecar."""
+    metrics = evaluate_checkpoint(folder, data_root, eval_limit)
     model, meta = load_model(folder)
     stats = latent_stats(ImageSeparator(model, meta, Path(folder)), data_root)
     update_sidecar(folder, latent_stats=stats)
@@ -41,7 +42,7 @@ def score_run(folder: Path, data_root: Path | None = None) -> tuple[dict[str, An
 
 def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out_root: Path, sweep: str,
               command: str = "", data_root: Path | None = None, half: bool = True,
-              echo: Callable[[str], None] = print) -> list[Path]:
+              echo: Callable[[str], None] = print, eval_limit: int | None = None) -> list[Path]:
     """Train ``base`` once per (β, latent size); returns the checkpoint folders."""
     folders = []
     for latent in latent_dims:
@@ -53,7 +54,7 @@ def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out
                            meta={"sweep": sweep, "command": command, "name": f"{sweep}/{folder.name}"})
             model, meta = load_model(folder)
             save_checkpoint(folder, model, meta, half=half)  # first: the scores below are those of these files
-            metrics, stats = score_run(folder, data_root)
+            metrics, stats = score_run(folder, data_root, eval_limit)
             collapsed = [s for s, r in stats["collapse"].items() if r["collapsed"]]
             echo(f"{folder.name:14} {result.seconds:6.1f} s  PSNR {metrics['projected']['psnr_mean']:6.2f} dB "
                  f"(raw {metrics['raw']['psnr_mean']:6.2f})  KL {sum(map(sum, stats['kl_per_dim'])):7.2f} nats  "
