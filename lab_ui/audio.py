@@ -191,5 +191,6 @@ def monitor_note(history: dict) -> str | None:
 
 
 def preview_picture(preview: np.ndarray) -> np.ndarray:
-    """The live preview (three spectrogram patches side by side) as it is: 513 bins tall already."""
-    return preview
+    """The live preview (three spectrogram patches side by side, 513 bins tall, 64 frames each) with every
+    second frequency bin and each frame four pixels wide, so the patches read as wide as they are tall."""
+    return np.repeat(preview[::2], 4, axis=1)
