@@ -233,5 +233,6 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     names = [c.name for c in list_checkpoints()]
     near = closest(str(name_or_path), names)
     hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
-    raise CheckpointError(f"No checkpoint called {str(name_or_path)!r}; {hint}`python -m vae_core list` shows "
-                          f"all {len(names)}.")
+    listing = (f"`python -m vae_core list` shows all {len(names)}" if names else
+               f"there is none yet in {SHIPPED_DIR} or {runs_dir()}; train one with `python -m vae_core train`")
+    raise CheckpointError(f"No checkpoint called {str(name_or_path)!r}; {hint}{listing}.")
