@@ -14,7 +14,7 @@ import abc
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from vae_core.core.checkpoints import save_checkpoint, training_meta
-from vae_core.core.models import SeparationVAE
+from vae_core.core.errors import ConfigError
+from vae_core.core.models import SeparationVAE, config_from_dict
 from vae_core.core.registry import task_of_config
 
 # Weight initialisation draws from torch's global generator: runs seed and use it under this lock, then take
@@ -36,6 +37,50 @@ def pick_device(device: str | None = None) -> torch.device:
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class TrainingConfig:
+    """The fields every task's training config shares (the loop reads them); each task subclasses it with its
+    own fields and defaults and is saved in the checkpoint beside the weights."""
+
+    model: str = ""
+    model_config: dict[str, Any] = field(default_factory=dict)
+    beta: float = 1.0
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    kl_anneal_epochs: float = 0.0  # Bowman et al. 2016: beta ramps linearly from 0 over this many epochs
+    free_bits: float = 0.0  # Kingma et al. 2016: nats per latent dimension
+    time_budget_s: float | None = None
+    lr_schedule: str = "cosine"  # "cosine" or "constant"
+    ema_decay: float = 0.0  # per-step decay of a weight average that is validated and saved (0: off)
+
+    max_batch_size = 8192  # a class constant (no field): a task may lower it
+
+    def checks(self) -> list[tuple[bool, str]]:
+        """(condition, the sentence when it fails) for every shared field; tasks add their own."""
+        return [
+            (math.isfinite(self.beta) and self.beta >= 0, f"beta must be a number >= 0, not {self.beta}."),
+            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}."),
+            (1 <= self.batch_size <= self.max_batch_size,
+             f"batch_size must be between 1 and {self.max_batch_size}, not {self.batch_size}."),
+            (0 < self.lr < 1, f"lr must be between 0 and 1, not {self.lr}."),
+            (self.kl_anneal_epochs >= 0, f"kl_anneal_epochs must be >= 0, not {self.kl_anneal_epochs}."),
+            (self.free_bits >= 0, f"free_bits must be >= 0, not {self.free_bits}."),
+            (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be positive."),
+            (self.lr_schedule in ("cosine", "constant"), "lr_schedule must be 'cosine' or 'constant'."),
+            (0 <= self.seed < 2**63, f"seed must be between 0 and 2**63 - 1, not {self.seed}."),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), not {self.ema_decay}."),
+        ]
+
+    def validate(self) -> None:
+        """One :class:`ConfigError` sentence for the first setting out of range, then the model's settings."""
+        for ok, message in self.checks():
+            if not ok:
+                raise ConfigError(message)
+        config_from_dict(self.model, self.model_config).validate()
 
 
 class Callbacks:

@@ -5,8 +5,7 @@ digit–clothing pairs every epoch, and keeps the model with the lowest validati
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,12 @@ import torch
 from vae_core.core.errors import ConfigError, LabError
 from vae_core.image.loss import LOSS_TERMS, separation_loss
 from vae_core.core.metrics import psnr
-from vae_core.core.trainer import TrainingTask
+from vae_core.core.trainer import TrainingConfig, TrainingTask
 from vae_core.image.data import DATASETS
 from vae_core.image.demo import course_columns
 from vae_core.image.mixing import PairSet, load_pairs, mix
 from vae_core.image.model import IMAGE_MODEL_KINDS, mixture_consistency
-from vae_core.core.models import SeparationVAE, build_model, config_from_dict
+from vae_core.core.models import SeparationVAE, build_model
 
 
 
@@ -29,52 +28,28 @@ from vae_core.core.models import SeparationVAE, build_model, config_from_dict
 
 
 @dataclass
-class TrainConfig:
-    """Everything that determines a training run; saved in the checkpoint beside the weights."""
+class TrainConfig(TrainingConfig):
+    """Everything that determines an image training run; saved in the checkpoint beside the weights."""
 
     model: str = "conv"
-    model_config: dict[str, Any] = field(default_factory=dict)
-    beta: float = 1.0
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
     weight: float = 0.5
     noise: float = 0.0
-    kl_anneal_epochs: float = 0.0  # Bowman et al. 2016: beta ramps linearly from 0 over this many epochs
-    free_bits: float = 0.0  # Kingma et al. 2016: nats per latent dimension
     consistency: float = 0.0  # weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)
-    time_budget_s: float | None = None
     train_limit: int | None = None  # use only the first N training pairs (quick runs, tests)
     val_limit: int | None = None
-    lr_schedule: str = "cosine"  # "cosine" or "constant"
-    ema_decay: float = 0.0  # per-step decay of a weight average that is validated and saved (0: off)
 
-    def validate(self) -> None:
-        checks = [
+    def checks(self) -> list[tuple[bool, str]]:
+        return [
             (self.model in IMAGE_MODEL_KINDS,
              f"model must be one of {', '.join(IMAGE_MODEL_KINDS)}, not {self.model!r}."),
-            (math.isfinite(self.beta) and self.beta >= 0, f"beta must be a number >= 0, not {self.beta}."),
-            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}."),
-            (1 <= self.batch_size <= 8192, f"batch_size must be between 1 and 8192, not {self.batch_size}."),
-            (0 < self.lr < 1, f"lr must be between 0 and 1, not {self.lr}."),
+            *super().checks(),
             (0 < self.weight < 1, f"weight must be strictly between 0 and 1, not {self.weight}."),
             (0 <= self.noise <= 1, f"noise must be between 0 and 1, not {self.noise}."),
-            (self.kl_anneal_epochs >= 0, f"kl_anneal_epochs must be >= 0, not {self.kl_anneal_epochs}."),
-            (self.free_bits >= 0, f"free_bits must be >= 0, not {self.free_bits}."),
             (self.consistency >= 0, f"consistency must be >= 0, not {self.consistency}."),
-            (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be positive."),
-            (self.lr_schedule in ("cosine", "constant"), "lr_schedule must be 'cosine' or 'constant'."),
-            (0 <= self.seed < 2**63, f"seed must be between 0 and 2**63 - 1, not {self.seed}."),
             (self.train_limit is None or self.train_limit >= self.batch_size,
              f"train_limit must be at least the batch size ({self.batch_size}), not {self.train_limit}."),
             (self.val_limit is None or self.val_limit >= 1, f"val_limit must be at least 1, not {self.val_limit}."),
-            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), not {self.ema_decay}."),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        config_from_dict(self.model, self.model_config).validate()
 
 
 PRESETS: dict[str, dict[str, Any]] = {
