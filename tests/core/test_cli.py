@@ -74,6 +74,8 @@ def test_bench_writes_a_file_only_where_told(tmp_path):
     (("tune", "audio", "image-mlp"), "image-mlp is an image checkpoint, but tune audio needs an audio checkpoint"),
     (("eval", "audio-conv", "--weight", "0.3"), "--weight do(es) not apply to audio-conv"),
     (("eval", "image-mpl"), "did you mean 'image-mlp'"),
+    (("bench", "audio", "--checkpoints", "image-mlp"), "image-mlp is an image checkpoint, but bench audio needs"),
+    (("bench", "image", "--checkpoints", "audio-conv"), "audio-conv is an audio checkpoint, but bench image needs"),
 ])
 def test_bad_input_gives_one_sentence_not_a_traceback(args, words):
     r = cli(*args)

@@ -18,6 +18,7 @@ from vae_core.core.checkpoints import list_checkpoints
 from vae_core.audio.latents import decode_patch
 from vae_core.core.bench import rss_mb
 from vae_core.core.inference import load_checkpoint
+from vae_core.core.registry import require_task
 
 
 
@@ -64,8 +65,7 @@ def bench_audio(checkpoint: str = "audio-conv", limit: int | None = None, data_r
     and in one pass), and resident memory with every shipped checkpoint loaded (what the app holds)."""
 
     sep = load_checkpoint(checkpoint)
-    if getattr(sep, "task", "") != "audio":
-        raise ValueError(f"{checkpoint} is not an audio checkpoint.")
+    require_task(sep, "audio", "bench audio")
     clips = split_clips(find_clips(data_root), "test")[:limit]
     report: dict[str, Any] = {"checkpoint": sep.name, "clips": len(clips), "snr_db": 0.0,
                               "mask_power": sep.mask_power, "speeds": list(sep.speeds), "overlap": sep.overlap,

@@ -19,6 +19,7 @@ from vae_core.image.mixing import load_pairs, mix
 from vae_core.core.models import build_model
 from vae_core.core.bench import separation_latency_ms
 from vae_core.core.inference import load_checkpoint
+from vae_core.core.registry import require_task
 from vae_core.image.latents import decode, traversal
 
 
@@ -57,6 +58,9 @@ def bench_image(checkpoints: list[str], limit: int | None = None, data_root: Pat
                                           "python": platform.python_version(),
                                           "cuda": torch.cuda.is_available()},
                               "models": {}}
+    separators = [load_checkpoint(name) for name in checkpoints]
+    for sep in separators:
+        require_task(sep, "image", "bench image")
     test = load_pairs("test", 0, root=data_root, limit=limit)
     one = mix(*test.sources(slice(0, 1)))
     header = (f"{'checkpoint':14} {'PSNR proj':>9} {'PSNR raw':>9} {'SSIM proj':>9} {'digit':>7} {'cloth':>7} "
@@ -64,8 +68,7 @@ def bench_image(checkpoints: list[str], limit: int | None = None, data_root: Pat
     say(f"image separation on {len(test)} test mixtures (w = 0.5, pair seed 0), {torch.get_num_threads()} threads")
     say(header)
     baseline = None
-    for name in checkpoints:
-        sep = load_checkpoint(name)
+    for name, sep in zip(checkpoints, separators):
         lat = separation_latency_ms(sep, one)  # first: the cold first call is part of what a user meets
         metrics = evaluate_separator(sep, pairs=test)
         baseline = metrics["mixture_baseline"]
