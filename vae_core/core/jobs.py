@@ -181,14 +181,13 @@ class LocalJobRunner(JobRunner):
     """Runs jobs in background threads of this process, at most ``max_jobs`` at once."""
 
     def __init__(self, root: Path | None = None, max_jobs: int | None = None, time_cap_s: float | None = None,
-                 disk_cap_mb: float | None = None, data_root: Path | None = None, preview_count: int = 4,
+                 disk_cap_mb: float | None = None, data_root: Path | None = None,
                  eval_limit: int | None = None):
         self.root = Path(root) if root else runs_dir()
         self.max_jobs = int(max_jobs or _env_number("VAE_MAX_JOBS", 1))
         self.time_cap_s = time_cap_s or _env_number("VAE_JOB_TIME_CAP_S", 900)
         self.disk_cap_mb = disk_cap_mb or _env_number("VAE_RUNS_MAX_MB", 2000)
         self.data_root = data_root
-        self.preview_count = preview_count
         self.eval_limit = eval_limit  # overrides every task's own limit (tests score on a few test items)
         self._lock = threading.RLock()
         self._jobs: dict[str, JobState] = {}

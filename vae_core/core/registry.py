@@ -18,7 +18,7 @@ from vae_core.core.errors import ConfigError, LabError
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """What a task offers. Only ``name`` to ``evaluate`` are required; the rest are optional hooks.
+    """What a task offers. The fields from ``name`` to ``format_metrics`` are required; the rest are optional.
 
     - ``config_class``: the training config dataclass (``validate()``; its defaults are the CLI's defaults).
     - ``model_kinds``: model kind -> (model config dataclass, model class).
