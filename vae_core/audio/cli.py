@@ -64,9 +64,9 @@ def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def evaluate(sep: AudioSeparator, data_root: Path | None, limit: int | None, store: bool = False) -> dict[str, Any]:
-    """Score on the MIR-1K test clips at 0 dB (all 178 unless ``limit``); with ``store``, into the sidecar."""
-    return evaluate_audio_checkpoint(sep.path, data_root, limit, store=store)
+def evaluate(sep: AudioSeparator, data_root: Path | None, limit: int | None) -> dict[str, Any]:
+    """Scores on the MIR-1K test clips at 0 dB (all 178 unless ``limit``)."""
+    return evaluate_audio_checkpoint(sep.path, data_root, limit, store=False)
 
 
 def format_metrics(sep: AudioSeparator, m: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from vae_core.core.bench import bench_latent
-from vae_core.core.checkpoints import list_checkpoints, resolve_checkpoint, runs_dir
+from vae_core.core.checkpoints import list_checkpoints, resolve_checkpoint, runs_dir, update_sidecar
 from vae_core.core.data import data_root
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
@@ -141,7 +141,9 @@ def cmd_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if unknown:
         flags = ", ".join("--" + k.replace("_", "-") for k in sorted(unknown))
         raise LabError(f"{flags} do(es) not apply to {sep.name}, a {sep.task} checkpoint; leave them out.")
-    metrics = spec.evaluate(sep, args.data_dir, args.limit, store=args.store, **options)
+    metrics = spec.evaluate(sep, args.data_dir, args.limit, **options)
+    if args.store:
+        update_sidecar(sep.path, test_metrics=metrics)
     metrics["checkpoint"] = sep.name
     print(json.dumps(metrics) if args.json else spec.format_metrics(sep, metrics))
     return 0

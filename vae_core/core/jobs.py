@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_core.core.checkpoints import atomic_write_json, runs_dir
+from vae_core.core.checkpoints import atomic_write_json, runs_dir, update_sidecar
 from vae_core.core.errors import ConfigError, LabError
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.registry import get_task, task_of_config
@@ -321,7 +321,8 @@ class LocalJobRunner(JobRunner):
             result = run_training(task, _JobCallbacks(self, job, task), stop, out_dir=Path(job.folder), meta=meta)
             # A stop is honoured at once: scoring takes long (`vae_core eval` can score the run later).
             if job.has_checkpoint and not stop.is_set():
-                spec.evaluate(load_checkpoint(job.folder), self.data_root, self._eval_limit(spec), store=True)
+                metrics = spec.evaluate(load_checkpoint(job.folder), self.data_root, self._eval_limit(spec))
+                update_sidecar(Path(job.folder), test_metrics=metrics)
             kept = ("the best model so far was kept." if job.has_checkpoint
                     else "no model had been saved yet.")
             with self._lock:

@@ -24,8 +24,8 @@ class TaskSpec:
     - ``model_kinds``: model kind -> (model config dataclass, model class).
     - ``make_task``: ``(config, data_root, download) -> TrainingTask`` for the shared trainer.
     - ``inference``: the class a loaded checkpoint becomes: ``inference(model, meta, path)``.
-    - ``evaluate``: ``(inference, data_root, limit, store=False, **eval_options) -> metrics``; scores a loaded
-      checkpoint on held-out test data (with ``store``, into its sidecar as ``test_metrics``).
+    - ``evaluate``: ``(inference, data_root, limit, **eval_options) -> metrics``; scores a loaded checkpoint on
+      held-out test data (the core stores the result in the sidecar as ``test_metrics`` where asked).
     - ``format_metrics``: ``(inference, metrics) -> str`` for ``eval``.
     - ``eval_options``: the ``eval`` flags that apply to this task (e.g. ``weight``).
     - ``add_cli``: ``(train_subparsers, subparsers) -> None``; adds ``train <task>`` and the task's other

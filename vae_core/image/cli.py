@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vae_core.core.checkpoints import runs_dir, update_sidecar
+from vae_core.core.checkpoints import runs_dir
 from vae_core.core.registry import get_task
 from vae_core.core.cli import (add_training_args, float_list, int_tuple, positive_int, progress_printer,
                                run_training, training_fields)
@@ -70,14 +70,10 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def evaluate(sep: ImageSeparator, data_root: Path | None, limit: int | None, store: bool = False,
-             weight: float = 0.5, noise: float = 0.0, pair_seed: int = 0) -> dict[str, Any]:
-    """Score on the test mixtures (all 10,000 unless ``limit``); with ``store``, into the sidecar."""
-    metrics = evaluate_separator(sep, weight=weight, noise=noise, pair_seed=pair_seed, limit=limit,
-                                 data_root=data_root)
-    if store:
-        update_sidecar(sep.path, test_metrics=metrics)
-    return metrics
+def evaluate(sep: ImageSeparator, data_root: Path | None, limit: int | None, weight: float = 0.5,
+             noise: float = 0.0, pair_seed: int = 0) -> dict[str, Any]:
+    """Scores on the test mixtures (all 10,000 unless ``limit``)."""
+    return evaluate_separator(sep, weight=weight, noise=noise, pair_seed=pair_seed, limit=limit, data_root=data_root)
 
 
 def summary(meta: dict[str, Any]) -> str:
