@@ -1,4 +1,5 @@
-"""Benchmarks that print their numbers (speed and quality targets live here, not in timed tests)."""
+"""Benchmarks shared by every task (latency of a call, resident memory, a latent-slider move); speed and quality
+targets live in benchmarks that print their numbers, not in timed tests."""
 from __future__ import annotations
 
 import statistics
@@ -10,7 +11,6 @@ import torch
 
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.registry import get_task
-
 
 
 def separation_latency_ms(separator: Any, mixture: torch.Tensor, repeats: int = 200) -> dict[str, float]:
@@ -28,16 +28,6 @@ def separation_latency_ms(separator: Any, mixture: torch.Tensor, repeats: int = 
         times.append((time.perf_counter() - t) * 1e3)
     times.sort()
     return {"first_call_ms": first, "median_ms": statistics.median(times), "p95_ms": times[int(0.95 * len(times)) - 1]}
-
-
-
-
-
-
-
-
-
-
 
 
 def rss_mb() -> float:

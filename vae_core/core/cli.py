@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from vae_core.core.bench import bench_latent
-from vae_core.core.checkpoints import list_checkpoints, resolve_checkpoint, runs_dir, update_sidecar
+from vae_core.core.checkpoints import list_checkpoints, runs_dir, update_sidecar
 from vae_core.core.data import data_root
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
@@ -248,4 +248,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["add_training_args", "build_parser", "float_list", "int_tuple", "load_for", "main", "positive_int",
-           "progress_printer", "resolve_checkpoint", "run_training", "training_fields"]
+           "progress_printer", "run_training", "training_fields"]

@@ -1,9 +1,8 @@
-"""Datasets: where they live, how they are downloaded and checked, and the IDX reader.
+"""Where datasets live and how their files are downloaded and checked (any task's data).
 
-Files are kept in their original published form (IDX, gzip) under one data root:
-``$VAE_DATA_DIR`` if set, else ``$XDG_CACHE_HOME/vae-separation-lab/data`` (``~/.cache/...``).
-Each dataset has its own folder, e.g. ``<root>/mnist/train-images-idx3-ubyte.gz``.
-"""
+Files are kept in their original published form under one data root: ``$VAE_DATA_DIR`` if set, else
+``$XDG_CACHE_HOME/vae-separation-lab/data`` (``~/.cache/...``); each dataset has its own folder in it.
+Downloads check an MD5 before a file appears under its name, so no partial file is ever left behind."""
 from __future__ import annotations
 
 import hashlib
@@ -28,12 +27,6 @@ class DataFile:
     md5: str
 
 
-
-
-
-
-
-
 def data_root() -> Path:
     """The folder that holds all datasets (``VAE_DATA_DIR`` or a per-user cache folder)."""
     env = os.environ.get("VAE_DATA_DIR")
@@ -49,14 +42,6 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-# --------------------------------------------------------------------------- IDX reader
-
-
-
-
-
 
 
 # --------------------------------------------------------------------------- download
@@ -100,15 +85,3 @@ def download_file(urls: list[str] | tuple[str, ...], dest: Path, md5: str,
         f"Could not download {dest.name} ({'; '.join(failures)}). If you are offline, copy the file into "
         f"{dest.parent} yourself or set VAE_DATA_DIR to a folder that already holds it."
     )
-
-
-
-
-
-
-
-
-
-
-
-

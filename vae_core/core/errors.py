@@ -1,7 +1,6 @@
 """User-facing errors: each carries one sentence saying what was wrong and what to do."""
 from __future__ import annotations
 
-
 class LabError(Exception):
     """Base class for errors whose message is shown to the user as is (CLI and app)."""
 

@@ -3,7 +3,8 @@
 The app talks to a :class:`JobRunner`; :class:`LocalJobRunner` runs jobs in threads of this process through the
 same trainer (:func:`vae_core.core.trainer.run_training`) as the CLI, so the same config and seed give the same
 numbers in both. The runner knows no task: the registry gives each config's task, which builds the run, draws
-the live preview and scores the finished model. Another backend (a cluster scheduler, say) only has to implement ``JobRunner``.
+the live preview and scores the finished model. Another backend (a cluster scheduler, say) only has to
+implement ``JobRunner``.
 
 Each job lives in its own run folder in the user runs folder: ``job.json`` (status, progress, live loss
 curve, error) next to the checkpoint files. Both are written atomically, so killing the server mid-run
@@ -47,8 +48,7 @@ _MAX_CURVE_POINTS = 600  # live step curve kept per job (decimated), enough for 
 @dataclass
 class JobState:
     """What the page shows of a job. ``steps`` holds the live training curve against fractional epochs
-    (decimated);
-    ``history`` the per-epoch train/validation terms from the training loop."""
+    (decimated); ``history`` the per-epoch train/validation terms from the training loop."""
 
     id: str
     name: str

@@ -1,9 +1,6 @@
-"""What the latent space holds: KL per dimension, active units, 2-D maps, traversals, interpolations.
-
-Shapes: latent means and log-variances ``(N, source, latent_dim)``; decoded images ``(..., 28, 28)``.
-"""
+"""What any latent space holds: KL per dimension, active units (Burda et al. 2016) and 2-D maps (PCA, or
+UMAP when installed). Shapes: latent means and log-variances ``(N, latent_dim)`` or ``(N, source, latent_dim)``."""
 from __future__ import annotations
-
 
 import numpy as np
 import torch
@@ -29,14 +26,6 @@ def active_units(mu: torch.Tensor, threshold: float = ACTIVE_THRESHOLD) -> torch
     return activity(mu) > threshold
 
 
-
-
-
-
-
-
-
-
 def map_2d(points: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
     """Project ``(N, D)`` points to ``(N, 2)`` with PCA, or UMAP when asked for and installed.
 
@@ -58,11 +47,3 @@ def map_2d(points: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.n
     # Fix each axis' sign so the map does not flip between runs of the same data.
     proj *= np.where(proj[np.abs(proj).argmax(0), range(2)] < 0, -1.0, 1.0)
     return proj, "pca"
-
-
-
-
-
-
-
-

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vae_core.core.errors import ConfigError
-from vae_core.core.registry import model_kind, model_kinds
+from vae_core.core.registry import model_kind
 
 
 class SeparationOutput(NamedTuple):
@@ -122,4 +122,4 @@ def build_model(kind: str, config: Any | dict[str, Any] | None = None) -> Separa
     return model_cls(config if config is not None else config_cls())
 
 
-__all__ = ["SeparationOutput", "SeparationVAE", "build_model", "config_from_dict", "config_to_dict", "model_kinds"]
+__all__ = ["SeparationOutput", "SeparationVAE", "build_model", "config_from_dict", "config_to_dict"]

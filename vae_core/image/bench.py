@@ -1,4 +1,5 @@
-"""Benchmarks that print their numbers (speed and quality targets live here, not in timed tests)."""
+"""Image benchmarks that print their numbers: quality, latency and training throughput of checkpoints,
+the "quick" preset trained from scratch, and one latent-slider move."""
 from __future__ import annotations
 
 import platform
@@ -21,8 +22,6 @@ from vae_core.core.bench import separation_latency_ms
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.registry import require_task
 from vae_core.image.latents import decode, traversal
-
-
 
 
 def training_throughput(kind: str, model_config: dict[str, Any], batch_size: int = 128, steps: int = 30,
@@ -122,9 +121,3 @@ def latent_move(sep: Any, repeats: int) -> dict[str, float]:
     dec, trav = statistics.median(t_dec), statistics.median(t_trav)
     return {"decode_ms": dec, "traversal_ms": trav, "slider_move_ms": dec + trav,
             "note": f"decode {dec:.2f} ms + traversal grid {trav:.2f} ms"}
-
-
-
-
-
-

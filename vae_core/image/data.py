@@ -1,9 +1,7 @@
-"""Datasets: where they live, how they are downloaded and checked, and the IDX reader.
+"""MNIST and Fashion-MNIST: their files (IDX, gzip), the IDX reader and the checked, cached splits.
 
-Files are kept in their original published form (IDX, gzip) under one data root:
-``$VAE_DATA_DIR`` if set, else ``$XDG_CACHE_HOME/vae-separation-lab/data`` (``~/.cache/...``).
-Each dataset has its own folder, e.g. ``<root>/mnist/train-images-idx3-ubyte.gz``.
-"""
+Each dataset has its own folder in the data root (:func:`vae_core.core.data.data_root`), e.g.
+``<root>/mnist/train-images-idx3-ubyte.gz``."""
 from __future__ import annotations
 
 import functools
@@ -18,9 +16,6 @@ import torch
 
 from vae_core.core.data import DataFile, data_root, download_file, md5sum
 from vae_core.core.errors import DataCorruptError, DataMissingError
-
-
-
 
 
 @dataclass(frozen=True)
@@ -71,10 +66,6 @@ FASHION_MNIST = ImageDataset(
 DATASETS: dict[str, ImageDataset] = {d.key: d for d in (MNIST, FASHION_MNIST)}
 
 
-
-
-
-
 # --------------------------------------------------------------------------- IDX reader
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -117,9 +108,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return parse_idx(raw, source=str(path))
 
 
-# --------------------------------------------------------------------------- download
-
-
+# --------------------------------------------------------------------------- checks and splits
 
 def missing_files(ds: ImageDataset, root: Path | None = None) -> list[Path]:
     folder = (root or data_root()) / ds.key

@@ -85,5 +85,3 @@ class ImageSeparator:
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Decode latents ``(N, 2, latent_dim)`` into ``(N, 2, 28, 28)``."""
         return self.model.decode_all(z.to(self.device)).cpu()
-
-

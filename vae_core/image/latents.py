@@ -1,7 +1,5 @@
-"""What the latent space holds: KL per dimension, active units, 2-D maps, traversals, interpolations.
-
-Shapes: latent means and log-variances ``(N, source, latent_dim)``; decoded images ``(..., 28, 28)``.
-"""
+"""What an image model's latents hold: summaries over test mixtures, the posterior-collapse report, decoding,
+traversals and interpolations. Shapes: latents ``(N, source, latent_dim)``; decoded images ``(..., 28, 28)``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,13 +13,6 @@ from vae_core.core.latents import activity, active_units, kl_per_dimension
 from vae_core.image.mixing import load_pairs, mix
 from vae_core.image.model import SOURCES
 from vae_core.image.inference import ImageSeparator
-
-
-
-
-
-
-
 
 
 @dataclass
@@ -83,8 +74,6 @@ def collapse_report(separator: ImageSeparator, summary: LatentSummary, n: int = 
         report[name] = {"kl_nats": kl, "active_units": active, "output_spread": spread, "reasons": reasons,
                         "collapsed": bool(reasons)}
     return report
-
-
 
 
 def decode(separator: ImageSeparator, z: np.ndarray) -> np.ndarray:

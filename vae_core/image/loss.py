@@ -19,8 +19,6 @@ LOSS_TERMS = ("total", "recon", "kl", "recon_digit", "recon_clothing", "recon_mi
 _EPS = 1e-6
 
 
-
-
 def bernoulli_nll(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy summed over pixels, averaged over the batch (pixels in [0, 1])."""
     return F.binary_cross_entropy(pred.clamp(_EPS, 1 - _EPS), target, reduction="sum") / len(target)

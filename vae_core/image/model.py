@@ -1,12 +1,8 @@
-"""Separation VAEs: one encoder, two latent Gaussians, two decoders.
+"""The image separation VAEs: one encoder, two latent Gaussians, two decoders (MLP: the course design; conv).
 
-Shapes: mixtures ``(batch, 28, 28)``; decoded sources ``(batch, source, 28, 28)`` with
-source 0 = digit, 1 = clothing; latent parameters ``(batch, source, latent_dim)``.
-
-Every model shares :class:`SeparationVAE`: ``encode`` gives the posterior parameters of both latents,
-``reparameterize`` draws from them, ``decode`` turns one source's latent alone into that source's image,
-so sampling ``z ~ N(0, I)`` and decoding draws a digit (source 0) or a clothing item (source 1).
-"""
+Shapes: mixtures ``(batch, 28, 28)``; decoded sources ``(batch, source, 28, 28)`` with source 0 = digit,
+1 = clothing; latent parameters ``(batch, source, latent_dim)``. Sampling ``z ~ N(0, I)`` and decoding draws a
+digit (source 0) or a clothing item (source 1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +15,6 @@ from vae_core.core.models import SeparationVAE
 
 SOURCES = ("digit", "clothing")
 IMAGE_SHAPE = (28, 28)
-
-
 
 
 @dataclass
@@ -52,8 +46,6 @@ class ConvConfig:
             raise ConfigError(f"channels must be three numbers between 1 and 1024, not {self.channels}.")
         if not 1 <= self.hidden <= 8192:
             raise ConfigError(f"hidden must be between 1 and 8192, not {self.hidden}.")
-
-
 
 
 def remix(sources: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
@@ -171,9 +163,3 @@ MODEL_KINDS: dict[str, tuple[type, type[SeparationVAE]]] = {
     "conv": (ConvConfig, ConvSeparationVAE),
 }
 IMAGE_MODEL_KINDS = tuple(MODEL_KINDS)
-
-
-
-
-
-

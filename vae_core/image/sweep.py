@@ -63,9 +63,6 @@ def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out
     return folders
 
 
-__all__ = ["latent_stats", "run_name", "run_sweep", "score_run"]
-
-
 # --------------------------------------------------------------------------------- what the β lab shows of runs
 
 def run_beta(info: CheckpointInfo) -> float:
@@ -107,3 +104,7 @@ def collapse_row(info: CheckpointInfo, report: dict[str, dict]) -> dict[str, Any
             "active units": f"{d['active_units']} + {c['active_units']}",
             "output spread": f"{d['output_spread']:.3f} / {c['output_spread']:.3f}",
             "posterior collapse": " · ".join(reasons) if reasons else "no"}
+
+
+__all__ = ["collapse_row", "comparable_runs", "latent_stats", "run_beta", "run_collapse", "run_label", "run_latent",
+           "run_name", "run_sweep", "score_run"]
