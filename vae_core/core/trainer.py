@@ -229,8 +229,10 @@ def run_training(task: TrainingTask, callbacks: Callbacks | None = None, stop: t
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
              if cfg.lr_schedule == "cosine" else None)
 
+    data = task.data_checksums()
+
     def sidecar(best_epoch: int) -> dict[str, Any]:
-        return training_meta(task.name, cfg, history, best_epoch, task.data_checksums(), meta)
+        return training_meta(task.name, cfg, history, best_epoch, data, meta)
 
     history = task.empty_history()
     best_score, best_epoch, best_state = -math.inf, 0, None

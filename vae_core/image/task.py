@@ -5,6 +5,7 @@ digit–clothing pairs every epoch, and keeps the model with the lowest validati
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,6 @@ from vae_core.image.demo import course_columns
 from vae_core.image.mixing import PairSet, load_pairs, mix
 from vae_core.image.model import IMAGE_MODEL_KINDS, mixture_consistency
 from vae_core.core.models import SeparationVAE, build_model
-
-
-
-
 
 
 @dataclass
@@ -72,20 +69,6 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
     return TrainConfig(**values)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def empty_history() -> dict[str, Any]:
     return {"epoch": [], "seconds": [], "beta": [], "val_psnr": [], "val_psnr_projected": [],
             "train": {t: [] for t in LOSS_TERMS}, "val": {t: [] for t in LOSS_TERMS}}
@@ -116,9 +99,6 @@ def evaluate_losses(model: SeparationVAE, pairs: PairSet, cfg: TrainConfig, devi
     return {t: v / n for t, v in sums.items()}, psnr_sum / n, psnr_proj_sum / n
 
 
-
-
-
 class ImageTask(TrainingTask):
     """One image run: fresh digit–clothing pairs every epoch, the separation ELBO, validation PSNR."""
 
@@ -133,11 +113,16 @@ class ImageTask(TrainingTask):
         self.train_pairs = load_pairs("train", pair_seed=config.seed, root=data_root, download=download,
                                       limit=config.train_limit)
         self.val_pairs = load_pairs("val", pair_seed=0, root=data_root, download=download, limit=config.val_limit)
+        self.preview_count = preview_count
+
+    @functools.cached_property
+    def preview_x(self) -> torch.Tensor | None:
+        """The first test mixtures, read when the first preview is drawn (runs outside the app draw none)."""
         try:
-            preview = load_pairs("test", 0, root=data_root, limit=preview_count)
-            self.preview_x: torch.Tensor | None = mix(*preview.sources(slice(None)), config.weight)
+            preview = load_pairs("test", 0, root=self.data_root, limit=self.preview_count)
         except LabError:  # no test files: training works, the live view shows no separations
-            self.preview_x = None
+            return None
+        return mix(*preview.sources(slice(None)), self.config.weight)
 
     def build_model(self) -> SeparationVAE:
         return build_model(self.config.model, self.config.model_config)
