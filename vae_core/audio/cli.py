@@ -16,7 +16,7 @@ from vae_core.audio.inference import AudioSeparator, check_overlap
 from vae_core.audio.task import AudioTrainConfig
 from vae_core.core.audio_io import check_speeds
 from vae_core.core.cli import (add_training_args, float_list, int_tuple, load_for, positive_int, progress_printer,
-                               run_training, training_fields)
+                               train_and_report, training_fields)
 from vae_core.core.errors import DataMissingError
 from vae_core.core.registry import get_task
 
@@ -37,7 +37,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                            train_clips=args.train_limit, val_clips=args.val_limit, init_from=args.init_from,
                            speeds=tuple(args.speeds), gain_db=args.gain_db, remix_prob=args.remix_prob,
                            **training_fields(args))
-    run_training(get_task("audio"), cfg, args, argv, ensure_data,
+    train_and_report(get_task("audio"), cfg, args, argv, ensure_data,
                  lambda r: f"dev NSDR voice {r['val_nsdr_voice']:.2f} dB, accompaniment "
                            f"{r['val_nsdr_accompaniment']:.2f} dB")
     return 0

@@ -104,7 +104,7 @@ class EpochPrinter(Callbacks):
               f"[{r['seconds']:.0f} s]{mark}", flush=True)
 
 
-def run_training(spec: TaskSpec, config: Any, args: argparse.Namespace, argv: Sequence[str],
+def train_and_report(spec: TaskSpec, config: Any, args: argparse.Namespace, argv: Sequence[str],
                  ensure_data: Callable[[Path | None, bool], None], figures: Callable[[dict[str, Any]], str]) -> Path:
     """Validate, check the data (a missing dataset leaves no empty run folder behind), create the output folder
     (one that cannot be written fails now, not after training), train and report; returns the run folder."""
@@ -248,4 +248,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["add_training_args", "build_parser", "float_list", "int_tuple", "load_for", "main", "positive_int",
-           "progress_printer", "run_training", "training_fields"]
+           "progress_printer", "train_and_report", "training_fields"]

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 from vae_core.core.checkpoints import runs_dir
 from vae_core.core.registry import get_task
 from vae_core.core.cli import (add_training_args, float_list, int_tuple, positive_int, progress_printer,
-                               run_training, training_fields)
+                               train_and_report, training_fields)
 from vae_core.image.bench import bench_image, bench_train_quick
 from vae_core.image.data import DATASETS, ensure_dataset, missing_files
 from vae_core.image.evaluation import evaluate_checkpoint, evaluate_separator, format_metrics
@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = TrainConfig(model=args.model, model_config=values, weight=args.weight, noise=args.noise,
                       consistency=args.consistency, train_limit=args.train_limit, val_limit=args.val_limit,
                       **training_fields(args))
-    out = run_training(get_task("image"), cfg, args, argv, ensure_data,
+    out = train_and_report(get_task("image"), cfg, args, argv, ensure_data,
                        lambda r: f"val PSNR {r['val_psnr']:.2f} dB (consistent {r['val_psnr_projected']:.2f} dB)")
     if not args.no_eval:
         print(format_metrics(evaluate_checkpoint(out, args.data_dir)))
