@@ -8,7 +8,7 @@ import streamlit as st
 
 from vae_core import LabError, load_checkpoint
 from vae_core.core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
-from vae_core.core.jobs import JobRunner, LocalJobRunner
+from vae_core.core.jobs import JobRunner, make_runner
 from vae_core.core.registry import get_task
 
 Separator = Any  # the task's inference class (TaskSpec.inference)
@@ -79,7 +79,7 @@ def image_scale() -> int:
 
 @st.cache_resource
 def _job_runner(runs_root: str) -> JobRunner:
-    return LocalJobRunner(Path(runs_root))
+    return make_runner(Path(runs_root))
 
 
 def job_runner() -> JobRunner:

@@ -28,6 +28,8 @@ from vae_core.core.models import build_model  # noqa: E402
 # The tests use tiny tensors; one thread avoids contention with other work on small machines
 # (two threads can be 100x slower here when another process keeps the cores busy).
 torch.set_num_threads(1)
+# Training workers (the job runner's processes) too, so that a job's numbers equal a run in the test's process.
+os.environ.setdefault("VAE_WORKER_THREADS", "1")
 
 SMALL_CONFIGS = {
     "mlp": MLPConfig(latent_dim=4, hidden=(32, 16)),

@@ -1,31 +1,36 @@
 """Training jobs for the app: a queue, a concurrency limit, caps, and state that survives restarts.
 
-The app talks to a :class:`JobRunner`; :class:`LocalJobRunner` runs jobs in threads of this process through the
-same trainer (:func:`vae_core.core.trainer.run_training`) as the CLI, so the same config and seed give the same
-numbers in both. The runner knows no task: the registry gives each config's task, which builds the run, draws
-the live preview and scores the finished model. Another backend (a cluster scheduler, say) only has to
-implement ``JobRunner``.
+Training never runs in the process that serves the pages. The app talks to a :class:`JobRunner`;
+:class:`LocalJobRunner` starts each job as a worker process of this machine (``python -m vae_core.core.worker``)
+and ``vae_core.core.cluster.RayJobRunner`` as a task on a Ray cluster. Both run the same trainer
+(:func:`vae_core.core.trainer.run_training`) as the CLI, so the same config and seed give the same numbers
+everywhere. The runner knows no task: the registry gives each config's task, which builds the run, draws the
+live preview and scores the finished model.
 
-Each job lives in its own run folder in the user runs folder: ``job.json`` (status, progress, live loss
-curve, error) next to the checkpoint files. Both are written atomically, so killing the server mid-run
-leaves the last complete state; a runner that starts again marks such jobs as interrupted.
+Each job lives in its own run folder in the user runs folder. The worker writes ``job.json`` (status, progress,
+live loss curve, history, error) and ``preview.npy`` there, atomically; the server only reads them, and asks a
+worker to stop by creating a ``STOP`` file. Killing the server leaves the workers running (a restarted server
+finds them by their heartbeat); killing a worker leaves its last complete state and best checkpoint, and the
+job is shown as interrupted.
 
 Limits, from the environment: ``VAE_MAX_JOBS`` concurrent jobs (default 1; the rest wait in a FIFO
 queue), ``VAE_JOB_TIME_CAP_S`` seconds per job (default 900), ``VAE_RUNS_MAX_MB`` MB for the runs
-folder (default 2000; new jobs are refused when it is full); a task may name a variable that limits how much test
-data a finished job is scored on (``TaskSpec.job_eval_limit``: ``VAE_JOB_EVAL_LIMIT`` test mixtures for image
-jobs, default all 10,000; ``VAE_JOB_AUDIO_EVAL_CLIPS`` MIR-1K test clips for audio jobs, default 20).
+folder (default 2000; new jobs are refused when it is full), ``VAE_WORKER_THREADS`` CPU threads per local worker
+(default: the machine's cores shared among ``VAE_MAX_JOBS``); a task may name a variable that limits how much
+test data a finished job is scored on (``TaskSpec.job_eval_limit``: ``VAE_JOB_EVAL_LIMIT`` test mixtures for
+image jobs, default all 10,000; ``VAE_JOB_AUDIO_EVAL_CLIPS`` MIR-1K test clips for audio jobs, default 20).
+``VAE_JOB_BACKEND`` (``local`` or ``ray``) picks the backend of :func:`make_runner`.
 """
 from __future__ import annotations
 
 import abc
-import copy
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
-import traceback
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,22 +38,29 @@ from typing import Any
 
 import numpy as np
 
-from vae_core.core.checkpoints import atomic_write_json, runs_dir, update_sidecar
+from vae_core.core.checkpoints import atomic_write_json, runs_dir
 from vae_core.core.errors import ConfigError, LabError
-from vae_core.core.inference import load_checkpoint
-from vae_core.core.registry import get_task, task_of_config
-from vae_core.core.trainer import Callbacks, TrainingTask, run_training
+from vae_core.core.registry import task_of_config
 
 JOB_FILE = "job.json"
-STATUSES = ("queued", "running", "done", "stopped", "failed")
+PREVIEW_FILE = "preview.npy"
+STOP_FILE = "STOP"
+HEARTBEAT_FILE = "heartbeat"
+WORKER_LOG = "worker.log"
+STATUSES = ("queued", "running", "done", "stopped", "interrupted", "failed")
 ACTIVE = ("queued", "running")
-_MAX_CURVE_POINTS = 600  # live step curve kept per job (decimated), enough for a smooth plot
+_HEARTBEAT_STALE_S = 10.0  # a running job whose worker has not touched its heartbeat for this long is dead
+_POLL_S = 0.2
+_PREVIEWS_KEPT = 16  # live pictures cached by the server (a class watches a few runs at once)
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where `vae_core` imports from, for worker processes
+OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$")
 
 
 @dataclass
 class JobState:
     """What the page shows of a job. ``steps`` holds the live training curve against fractional epochs
-    (decimated); ``history`` the per-epoch train/validation terms from the training loop."""
+    (decimated); ``history`` the per-epoch train/validation terms from the training loop; ``phase`` what a
+    running job is doing (loading, training, scoring)."""
 
     id: str
     name: str
@@ -65,6 +77,12 @@ class JobState:
     message: str | None = None
     folder: str = ""
     task: str = "image"  # the registry name of the config's task (job.json files from before tasks: image)
+    owner: str = ""  # the student who started it ("" for runs from before there were students)
+    phase: str = ""
+    backend: str = "local"
+    pid: int | None = None  # of the worker process, while it runs
+    data_root: str | None = None
+    eval_limit: int | None = None  # test items a finished job is scored on (None: the task's whole test set)
 
     @property
     def elapsed_s(self) -> float:
@@ -76,12 +94,27 @@ class JobState:
     def has_checkpoint(self) -> bool:
         return bool(self.folder) and (Path(self.folder) / "checkpoint.json").is_file()
 
+    @property
+    def epochs_done(self) -> float:
+        """Epochs trained so far, fractional (a run stopped in its second epoch has done 1.x, not 2)."""
+        logged = (self.history or {}).get("epoch") or []
+        return max(self.epoch, float(logged[-1]) if logged else 0.0)
+
+
+def check_owner(owner: str) -> str:
+    """A student's name as the runs record it: 1–40 letters, digits, spaces, dots, dashes or underscores."""
+    owner = (owner or "").strip()
+    if not OWNER_PATTERN.match(owner):
+        raise ConfigError(f"A name must be 1 to 40 letters, digits, spaces, dots, dashes or underscores, not "
+                          f"{owner!r}.")
+    return owner
+
 
 class JobRunner(abc.ABC):
     """What the app needs from a job backend."""
 
     @abc.abstractmethod
-    def submit(self, config: Any, name: str | None = None) -> str:
+    def submit(self, config: Any, name: str | None = None, owner: str = "") -> str:
         """Queue a training run; returns its id. Raises :class:`LabError` when it cannot be accepted."""
 
     @abc.abstractmethod
@@ -93,15 +126,15 @@ class JobRunner(abc.ABC):
         """Stop a running job (its best model so far is kept) or cancel a queued one."""
 
     @abc.abstractmethod
-    def jobs(self) -> list[JobState]:
-        """All known jobs, newest first."""
+    def jobs(self, owner: str | None = None) -> list[JobState]:
+        """All known jobs (of ``owner`` only, when given), newest first."""
 
     @abc.abstractmethod
     def queue_position(self, job_id: str) -> int | None:
         """1 for the next job to start, None when the job is not waiting."""
 
     def preview(self, job_id: str) -> np.ndarray | None:
-        """The latest separations of fixed test mixtures, ``(n, 4, 28, 28)``, if the backend has them."""
+        """The task's latest live picture of the job's model, if the backend has one."""
         return None
 
 
@@ -138,47 +171,41 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
 
 
-class _JobCallbacks(Callbacks):
-    """Feeds a job's live state from the training thread (never touches any UI)."""
-
-    def __init__(self, runner: "LocalJobRunner", job: JobState, task: TrainingTask):
-        self.runner, self.job, self.task = runner, job, task
-        self._last_preview = 0.0
-        self._last_save = time.time()
-        self._stride = 1
-
-    def on_step(self, info: dict[str, Any]) -> None:
-        with self.runner._lock:
-            job = self.job
-            job.progress = float(info["progress"])
-            job.epoch = info["step"] / info["steps_per_epoch"]  # fractional epochs done
-            job.eta_s = info["elapsed"] * (1 - job.progress) / job.progress if job.progress > 0 else None
-            if info["step"] % self._stride == 0:
-                for key, value in (("epoch", job.epoch), ("total", info["loss"]), ("recon", info["recon"]),
-                                   ("kl", info["kl"])):
-                    job.steps[key].append(float(value))
-                if len(job.steps["epoch"]) > _MAX_CURVE_POINTS:  # keep every other point, sample half as often
-                    job.steps = {k: v[::2] for k, v in job.steps.items()}
-                    self._stride *= 2
-        now = time.time()
-        if now - self._last_preview > 1.0:
-            self._last_preview = now
-            picture = self.task.preview(info["model"])
-            with self.runner._lock:
-                self.runner._previews[job.id] = picture
-        if now - self._last_save > 5.0:
-            self._last_save = now
-            self.runner._persist(job)
-
-    def on_epoch(self, record: dict[str, Any]) -> None:
-        history = copy.deepcopy(record["history"])  # a snapshot: the training thread goes on appending
-        with self.runner._lock:
-            self.job.history = history
-        self.runner._persist(self.job)
+def _read_state(folder: Path) -> JobState | None:
+    try:
+        state = JobState(**json.loads((folder / JOB_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    state.folder = str(folder)  # where it is now (the runs folder may have been moved or copied)
+    return state
 
 
-class LocalJobRunner(JobRunner):
-    """Runs jobs in background threads of this process, at most ``max_jobs`` at once."""
+def _worker_alive(job: JobState) -> bool:
+    """Whether the worker of a running job still lives: its heartbeat is fresh and, for a worker process of this
+    machine, its process exists."""
+    try:
+        if time.time() - (Path(job.folder) / HEARTBEAT_FILE).stat().st_mtime > _HEARTBEAT_STALE_S:
+            return False
+    except OSError:
+        return False
+    if job.backend == "local" and job.pid:
+        try:
+            os.kill(job.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # it exists (another user's process would be a reused pid; the heartbeat soon tells)
+    return True
+
+
+class FolderJobRunner(JobRunner):
+    """A runner whose jobs live in run folders and run elsewhere; a backend says how a job starts and ends.
+
+    The server's view of a job is its ``job.json``, re-read when it changes. A monitor thread (it only polls)
+    notices ended workers and starts queued jobs when a slot frees.
+    """
+
+    backend = "folder"
 
     def __init__(self, root: Path | None = None, max_jobs: int | None = None, time_cap_s: float | None = None,
                  disk_cap_mb: float | None = None, data_root: Path | None = None,
@@ -191,42 +218,76 @@ class LocalJobRunner(JobRunner):
         self.eval_limit = eval_limit  # overrides every task's own limit (tests score on a few test items)
         self._lock = threading.RLock()
         self._jobs: dict[str, JobState] = {}
+        self._mtimes: dict[str, float] = {}
         self._queue: list[str] = []
-        self._running: dict[str, threading.Thread] = {}
-        self._stops: dict[str, threading.Event] = {}
-        self._previews: dict[str, np.ndarray] = {}
+        self._live: dict[str, Any] = {}  # job id -> the backend's handle (None: a worker found after a restart)
+        self._previews: dict[str, tuple[float, np.ndarray]] = {}
+        self._closed = threading.Event()
+        self._monitor: threading.Thread | None = None
         self._load_existing()
 
+    # ------------------------------------------------------------------ what a backend provides
+    @abc.abstractmethod
+    def _launch(self, job: JobState) -> Any:
+        """Start ``job`` (its job.json is written); returns a handle for :meth:`_ended`."""
+
+    @abc.abstractmethod
+    def _ended(self, handle: Any) -> str | None:
+        """None while the job's worker runs; once it has ended, how ("exit code 0", "killed by signal 9"…)."""
+
+    def _cancel(self, handle: Any) -> None:
+        """Drop a started job that has not begun training (optional)."""
+
     # ------------------------------------------------------------------ persistence
-    def _persist(self, job: JobState) -> None:
-        with self._lock:
-            data = asdict(job)
+    def _write(self, job: JobState) -> None:
         try:
-            atomic_write_json(Path(job.folder) / JOB_FILE, data)
+            atomic_write_json(Path(job.folder) / JOB_FILE, asdict(job))
+            self._mtimes[job.id] = (Path(job.folder) / JOB_FILE).stat().st_mtime
         except (OSError, ValueError):
             pass  # the in-memory state stays right; a later write retries
+
+    def _refresh(self, job_id: str) -> JobState:
+        """The job as its folder says now (re-read only when job.json changed)."""
+        job = self._jobs[job_id]
+        path = Path(job.folder) / JOB_FILE
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return job
+        if mtime != self._mtimes.get(job_id):
+            fresh = _read_state(Path(job.folder))
+            if fresh is not None:
+                self._jobs[job_id], self._mtimes[job_id] = fresh, mtime
+        return self._jobs[job_id]
 
     def _load_existing(self) -> None:
         if not self.root.is_dir():
             return
-        for path in self.root.glob(f"*/{JOB_FILE}"):
-            try:
-                job = JobState(**json.loads(path.read_text()))
-            except (OSError, ValueError, TypeError):
-                continue
-            job.folder = str(path.parent)  # where it is now (the runs folder may have been moved or copied)
-            if job.status in ACTIVE:  # the server stopped while this job was queued or running
-                job.finished = job.finished or path.stat().st_mtime
-                if job.has_checkpoint:
-                    job.status, job.message = "stopped", "Interrupted by a server restart; the best model so far was kept."
-                else:
-                    job.status, job.message = "failed", "Interrupted by a server restart before any epoch finished."
-                self._persist(job)
+        found = [s for s in map(_read_state, (p.parent for p in self.root.glob(f"*/{JOB_FILE}"))) if s is not None]
+        for job in sorted(found, key=lambda j: j.created):
             self._jobs[job.id] = job
+            self._mtimes[job.id] = (Path(job.folder) / JOB_FILE).stat().st_mtime
+            if job.status == "queued":  # waited in the queue of a server that stopped: it waits here now
+                self._queue.append(job.id)
+            elif job.status == "running":
+                if _worker_alive(job):
+                    self._live[job.id] = None  # its worker outlived the server: watch it by its heartbeat
+                else:
+                    self._interrupted(job, "its training process ended while the server was down")
+        if self._queue or self._live:
+            self._start_monitor()
+
+    def _interrupted(self, job: JobState, why: str) -> None:
+        kept = ("the best model so far was kept." if job.has_checkpoint
+                else "no epoch had finished, so no model was saved.")
+        job.status, job.message = "interrupted", f"Interrupted: {why}; {kept}"
+        job.finished, job.eta_s, job.phase = job.finished or time.time(), None, ""
+        self._write(job)
 
     # ------------------------------------------------------------------ JobRunner
-    def submit(self, config: Any, name: str | None = None) -> str:
+    def submit(self, config: Any, name: str | None = None, owner: str = "") -> str:
         config.validate()
+        owner = check_owner(owner) if owner else ""
         spec = task_of_config(config)
         used = folder_size_mb(self.root)
         if used >= self.disk_cap_mb:
@@ -240,38 +301,46 @@ class LocalJobRunner(JobRunner):
         base = _slug(name or (spec.default_run_name(config) if spec.default_run_name else spec.name))
         folder = self.root / f"{base}-{time.strftime('%Y%m%d-%H%M%S')}-{job_id[:4]}"
         folder.mkdir(parents=True, exist_ok=False)
-        job = JobState(id=job_id, name=folder.name, config=asdict(config), folder=str(folder), task=spec.name)
+        job = JobState(id=job_id, name=folder.name, config=asdict(config), folder=str(folder), task=spec.name,
+                       owner=owner, backend=self.backend, eval_limit=self._eval_limit(spec),
+                       data_root=str(self.data_root) if self.data_root else None)
         with self._lock:
             self._jobs[job_id] = job
             self._queue.append(job_id)
-            self._stops[job_id] = threading.Event()
-        self._persist(job)
+            self._write(job)
         self._dispatch()
+        self._start_monitor()
         return job_id
 
     def get(self, job_id: str) -> JobState:
         with self._lock:
             if job_id not in self._jobs:
                 raise LabError(f"No training job with id {job_id!r}.")
-            job = self._jobs[job_id]
+            job = self._refresh(job_id)
             return JobState(**{**asdict(job), "steps": {k: list(v) for k, v in job.steps.items()}})
 
     def stop(self, job_id: str) -> None:
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
+            if job_id not in self._jobs:
                 raise LabError(f"No training job with id {job_id!r}.")
+            job = self._refresh(job_id)
             if job_id in self._queue:
                 self._queue.remove(job_id)
                 job.status, job.finished, job.message = "stopped", time.time(), "Cancelled before it started."
-                self._persist(job)
-            elif job_id in self._stops:
-                self._stops[job_id].set()
+                self._write(job)
+            elif job.status in ACTIVE:
+                try:
+                    (Path(job.folder) / STOP_FILE).touch()
+                except OSError:
+                    pass  # the folder is gone: the worker fails on its own
+                if job.phase == "starting" and self._live.get(job_id) is not None:  # not begun (a cluster queue)
+                    self._cancel(self._live[job_id])
 
-    def jobs(self) -> list[JobState]:
+    def jobs(self, owner: str | None = None) -> list[JobState]:
         with self._lock:
             ids = sorted(self._jobs, key=lambda i: self._jobs[i].created, reverse=True)
-        return [self.get(i) for i in ids]
+            states = [self.get(i) for i in ids]
+        return [s for s in states if owner is None or s.owner == owner]
 
     def queue_position(self, job_id: str) -> int | None:
         with self._lock:
@@ -279,27 +348,120 @@ class LocalJobRunner(JobRunner):
 
     def preview(self, job_id: str) -> np.ndarray | None:
         with self._lock:
-            return self._previews.get(job_id)
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            path = Path(job.folder) / PREVIEW_FILE
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                return None
+            cached = self._previews.get(job_id)
+            if cached is None or cached[0] != mtime:
+                try:
+                    cached = (mtime, np.load(path, allow_pickle=False))
+                except (OSError, ValueError):
+                    return cached[1] if cached else None
+                self._previews.pop(job_id, None)
+                self._previews[job_id] = cached
+                while len(self._previews) > _PREVIEWS_KEPT:  # dicts keep insertion order: drop the stalest
+                    self._previews.pop(next(iter(self._previews)))
+            return cached[1]
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobState:
         """Block until the job has finished (for the CLI and tests); returns its final state."""
         deadline = None if timeout is None else time.time() + timeout
-        while self.get(job_id).status in ACTIVE or job_id in self._running:  # running: finishing (writes job.json)
+        while True:
+            self._poll()
+            with self._lock:
+                state = self.get(job_id)
+                if state.status not in ACTIVE and job_id not in self._live:
+                    return state
             if deadline is not None and time.time() > deadline:
-                raise TimeoutError(f"job {job_id} still {self.get(job_id).status} after {timeout} s")
+                raise TimeoutError(f"job {job_id} still {state.status} after {timeout} s")
             time.sleep(0.05)
-        return self.get(job_id)
+
+    def close(self, stop_jobs: bool = True, timeout: float = 60.0) -> None:
+        """Stop watching (and, with ``stop_jobs``, stop every job and wait for its worker to end)."""
+        if stop_jobs:
+            for job in self.jobs():
+                if job.status in ACTIVE:
+                    self.stop(job.id)
+            deadline = time.time() + timeout
+            while self._live and time.time() < deadline:
+                self._poll()
+                time.sleep(0.05)
+        self._closed.set()
 
     # ------------------------------------------------------------------ internals
+    def _start_monitor(self) -> None:
+        with self._lock:
+            if self._monitor is None or not self._monitor.is_alive():
+                self._monitor = threading.Thread(target=self._watch, name=f"jobs-{self.backend}", daemon=True)
+                self._monitor.start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(_POLL_S):
+            try:
+                self._poll()
+            except Exception:  # noqa: BLE001 - the monitor must outlive a bad run folder
+                continue
+            with self._lock:
+                if not self._queue and not self._live:
+                    self._monitor = None
+                    return
+
+    def _poll(self) -> None:
+        """Notice ended workers, then start queued jobs while slots are free."""
+        with self._lock:
+            for job_id, handle in list(self._live.items()):
+                job = self._refresh(job_id)
+                if handle is None:  # found after a restart: alive while its heartbeat is
+                    if job.status in ACTIVE and _worker_alive(job):
+                        continue
+                    how = "its training process stopped answering"
+                else:
+                    how = self._ended(handle)
+                    if how is None:
+                        continue
+                self._live.pop(job_id)
+                job = self._refresh(job_id)
+                if job.status in ACTIVE:  # the worker ended without writing a final state
+                    self._ended_without_report(job, how)
+        self._dispatch()
+
+    def _ended_without_report(self, job: JobState, how: str) -> None:
+        folder = Path(job.folder)
+        if job.phase == "starting" and (folder / STOP_FILE).exists():  # cancelled before its worker began
+            job.status, job.finished, job.message = "stopped", time.time(), "Cancelled before it started."
+        elif not folder.is_dir():
+            job.status, job.finished, job.eta_s, job.phase = "failed", time.time(), None, ""
+            job.message = f"Training failed (its run folder {folder} is gone or cannot be written)."
+        elif "signal" in how:
+            self._interrupted(job, f"its training process was {how}")
+            return
+        else:
+            job.status, job.finished, job.eta_s, job.phase = "failed", time.time(), None, ""
+            job.message = f"Training failed (the training process ended with {how}); see {folder / WORKER_LOG}."
+        self._write(job)
+
     def _dispatch(self) -> None:
         with self._lock:
-            while self._queue and len(self._running) < self.max_jobs:
+            while self._queue and len(self._live) < self.max_jobs:
                 job_id = self._queue.pop(0)
-                thread = threading.Thread(target=self._run, args=(job_id,), name=f"train-{job_id}", daemon=True)
-                self._running[job_id] = thread
-                job = self._jobs[job_id]
-                job.status, job.started = "running", time.time()
-                thread.start()
+                job = self._refresh(job_id)
+                if job.status != "queued":
+                    continue
+                # Shown as running at once; the worker takes over job.json when it begins.
+                job.status, job.phase, job.started = "running", "starting", time.time()
+                try:
+                    (Path(job.folder) / STOP_FILE).unlink(missing_ok=True)
+                    self._write(job)
+                    self._live[job_id] = self._launch(job)
+                except OSError as exc:
+                    job.status, job.finished = "failed", time.time()
+                    job.message = f"Training failed (the training process could not start: {exc})."
+                    self._write(job)
 
     def _eval_limit(self, spec: Any) -> int | None:
         if self.eval_limit:
@@ -309,60 +471,51 @@ class LocalJobRunner(JobRunner):
         name, default = spec.job_eval_limit
         return int(_env_number(name, default)) or None
 
-    def _run(self, job_id: str) -> None:
-        job = self._jobs[job_id]
-        stop = self._stops[job_id]
-        self._persist(job)
+
+def worker_threads(max_jobs: int) -> int:
+    """CPU threads each local worker uses: ``VAE_WORKER_THREADS``, else the cores shared among the slots."""
+    return int(_env_number("VAE_WORKER_THREADS", max(1, (os.cpu_count() or 1) // max(1, max_jobs))))
+
+
+class LocalJobRunner(FolderJobRunner):
+    """Runs each job in a worker process of this machine, at most ``max_jobs`` at once."""
+
+    backend = "local"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.threads = worker_threads(self.max_jobs)
+
+    def _launch(self, job: JobState) -> subprocess.Popen:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+        log = open(Path(job.folder) / WORKER_LOG, "ab")  # noqa: SIM115 - the child keeps it; closed below
         try:
-            meta = {"name": job.name, "origin": "app", "job_id": job_id}
-            spec = get_task(job.task)
-            config = spec.config_class(**job.config)
-            task = spec.make_task(config, self.data_root)
-            result = run_training(task, _JobCallbacks(self, job, task), stop, out_dir=Path(job.folder), meta=meta)
-            # A stop is honoured at once: scoring takes long (`vae_core eval` can score the run later).
-            if job.has_checkpoint and not stop.is_set():
-                metrics = spec.evaluate(load_checkpoint(job.folder), self.data_root, self._eval_limit(spec))
-                update_sidecar(Path(job.folder), test_metrics=metrics)
-            kept = ("the best model so far was kept." if job.has_checkpoint
-                    else "no model had been saved yet.")
-            with self._lock:
-                if stop.is_set():
-                    job.status, job.message = "stopped", f"Stopped; {kept}"
-                elif result.stopped:
-                    job.status = "stopped"
-                    job.message = f"Reached the time limit of {config.time_budget_s:.0f} s; {kept}"
-                else:
-                    job.status = "done"
-                job.progress = 1.0 if job.status == "done" else job.progress
-                job.history = result.history  # the run's own, also when no epoch finished (on_epoch never ran)
-        except LabError as exc:
-            with self._lock:
-                job.status, job.message = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - a failed run must report, free its slot and never take the app down
-            try:
-                (Path(job.folder) / "error.log").write_text(traceback.format_exc())
-                details = f"; details are in {job.folder}/error.log"
-            except OSError:  # the run folder is unusable (disk full, removed): still report the failure
-                details = ""
-            with self._lock:
-                job.status = "failed"
-                job.message = f"Training failed ({type(exc).__name__}: {exc}){details}."
+            # Its own session: a Ctrl-C meant for the server does not kill the runs (a restarted server adopts them).
+            return subprocess.Popen([sys.executable, "-m", "vae_core.core.worker", job.folder,
+                                     "--threads", str(self.threads)],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
         finally:
-            with self._lock:
-                job.finished, job.eta_s = time.time(), None
-                self._persist(job)
-                self._running.pop(job_id, None)  # after the final job.json, so wait() returns the final state
-            self._dispatch()
+            log.close()
+
+    def _ended(self, handle: subprocess.Popen) -> str | None:
+        code = handle.poll()
+        if code is None:
+            return None
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
 
-_default: LocalJobRunner | None = None
-_default_lock = threading.Lock()
-
-
-def default_runner() -> LocalJobRunner:
-    """The process-wide runner over the user runs folder (one per server, shared by every session)."""
-    global _default
-    with _default_lock:
-        if _default is None or _default.root != runs_dir():
-            _default = LocalJobRunner()
-        return _default
+def make_runner(root: Path | None = None, backend: str | None = None) -> JobRunner:
+    """The runner over ``root`` (the user runs folder by default) for ``backend`` (``VAE_JOB_BACKEND``,
+    default ``local``)."""
+    backend = backend or os.environ.get("VAE_JOB_BACKEND") or "local"
+    if backend == "local":
+        return LocalJobRunner(root)
+    if backend == "ray":
+        try:
+            from vae_core.core.cluster import RayJobRunner  # optional: Ray is the `cluster` extra
+        except ImportError:
+            raise ConfigError("VAE_JOB_BACKEND=ray needs Ray: install it with `pip install .[cluster]`.") from None
+        return RayJobRunner(root)
+    raise ConfigError(f"VAE_JOB_BACKEND must be 'local' or 'ray', not {backend!r}.")

@@ -66,7 +66,8 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"Sweep {args.name}: beta {args.betas} x latent {args.latents}, {args.model}, {args.epochs} epochs -> {out}")
     run_sweep(base, args.betas, args.latents, out, sweep=args.name, command="python -m vae_core " + shlex.join(argv),
-              data_root=args.data_dir, half=not args.full_precision, eval_limit=args.eval_limit)
+              data_root=args.data_dir, half=not args.full_precision, eval_limit=args.eval_limit,
+              backend=args.backend, cpus_per_run=args.cpus_per_run)
     return 0
 
 
@@ -137,6 +138,10 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     s.add_argument("--eval-limit", type=positive_int, default=None,
                    help="score each run on the first N test mixtures (default: all 10,000)")
     s.add_argument("--no-download", action="store_true")
+    s.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local: one run after another here; ray: the runs in parallel on the Ray cluster at "
+                        "RAY_ADDRESS (a local Ray instance when unset; pip install .[cluster])")
+    s.add_argument("--cpus-per-run", type=positive_int, default=1, help="CPUs each Ray task asks for")
     s.set_defaults(func=cmd_sweep)
 
 

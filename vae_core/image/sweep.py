@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+from vae_core.core.errors import ConfigError
 from vae_core.core.checkpoints import CheckpointInfo, list_checkpoints, load_model, save_checkpoint, update_sidecar
 from vae_core.image.evaluation import evaluate_checkpoint
 from vae_core.image.latents import collapse_report, summarize
@@ -40,27 +41,49 @@ def score_run(folder: Path, data_root: Path | None = None,
     return metrics, stats
 
 
+def sweep_run(cfg: TrainConfig, folder: Path, sweep: str, command: str = "", data_root: Path | None = None,
+              half: bool = True, eval_limit: int | None = None) -> str:
+    """Train, store and score one run of a sweep; returns its line of the sweep's report."""
+    result = train(cfg, out_dir=folder, data_root=data_root,
+                   meta={"sweep": sweep, "command": command, "name": f"{sweep}/{folder.name}"})
+    model, meta = load_model(folder)
+    save_checkpoint(folder, model, meta, half=half)  # first: the scores below are those of these files
+    metrics, stats = score_run(folder, data_root, eval_limit)
+    collapsed = [s for s, r in stats["collapse"].items() if r["collapsed"]]
+    return (f"{folder.name:14} {result.seconds:6.1f} s  PSNR {metrics['projected']['psnr_mean']:6.2f} dB "
+            f"(raw {metrics['raw']['psnr_mean']:6.2f})  KL {sum(map(sum, stats['kl_per_dim'])):7.2f} nats  "
+            f"active {stats['active_units']}" + (f"  COLLAPSED: {', '.join(collapsed)}" if collapsed else ""))
+
+
 def run_sweep(base: TrainConfig, betas: list[float], latent_dims: list[int], out_root: Path, sweep: str,
               command: str = "", data_root: Path | None = None, half: bool = True,
-              echo: Callable[[str], None] = print, eval_limit: int | None = None) -> list[Path]:
-    """Train ``base`` once per (β, latent size); returns the checkpoint folders."""
-    folders = []
+              echo: Callable[[str], None] = print, eval_limit: int | None = None,
+              backend: str = "local", cpus_per_run: int = 1) -> list[Path]:
+    """Train ``base`` once per (β, latent size); returns the checkpoint folders.
+
+    ``backend="local"`` trains the runs one after another in this process; ``"ray"`` hands them to the Ray
+    cluster (``vae_core.core.cluster``) as parallel tasks of ``cpus_per_run`` CPUs each. Both give the same runs.
+    """
+    calls = []
     for latent in latent_dims:
         for beta in betas:
             cfg = replace(base, beta=float(beta), model_config={**base.model_config, "latent_dim": int(latent)})
             cfg.validate()
             folder = Path(out_root) / run_name(beta, latent)
-            result = train(cfg, out_dir=folder, data_root=data_root,
-                           meta={"sweep": sweep, "command": command, "name": f"{sweep}/{folder.name}"})
-            model, meta = load_model(folder)
-            save_checkpoint(folder, model, meta, half=half)  # first: the scores below are those of these files
-            metrics, stats = score_run(folder, data_root, eval_limit)
-            collapsed = [s for s, r in stats["collapse"].items() if r["collapsed"]]
-            echo(f"{folder.name:14} {result.seconds:6.1f} s  PSNR {metrics['projected']['psnr_mean']:6.2f} dB "
-                 f"(raw {metrics['raw']['psnr_mean']:6.2f})  KL {sum(map(sum, stats['kl_per_dim'])):7.2f} nats  "
-                 f"active {stats['active_units']}" + (f"  COLLAPSED: {', '.join(collapsed)}" if collapsed else ""))
-            folders.append(folder)
-    return folders
+            calls.append((cfg, folder, sweep, command, data_root, half, eval_limit))
+    if backend == "ray":
+        try:
+            from vae_core.core.cluster import connect, ray_map  # optional: Ray is the `cluster` extra
+        except ImportError:
+            raise ConfigError("The ray backend needs Ray: install it with `pip install .[cluster]`.") from None
+        connect()
+        ray_map(sweep_run, calls, cpus_per_run, on_result=echo)
+    elif backend == "local":
+        for call in calls:
+            echo(sweep_run(*call))
+    else:
+        raise ConfigError(f"The sweep backend must be 'local' or 'ray', not {backend!r}.")
+    return [call[1] for call in calls]
 
 
 # --------------------------------------------------------------------------------- what the β lab shows of runs

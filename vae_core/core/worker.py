@@ -1,0 +1,189 @@
+"""One training job, run where the job runner put it: a worker process of this machine or a Ray task.
+
+The run folder is the only channel between the worker and the server that watches it:
+
+- ``job.json`` (:class:`~vae_core.core.jobs.JobState`): the worker writes status, progress, the live loss curve
+  and the per-epoch history, atomically, at most a few times a second;
+- ``preview.npy``: the task's live picture of the model (``TrainingTask.preview``), about once a second;
+- ``heartbeat``: touched every second while the worker lives, so that a server that restarts can tell a live
+  worker from a dead one;
+- ``STOP``: created by the server to stop the run; the worker sees it within a fifth of a second.
+
+Nothing here knows the web app: ``python -m vae_core.core.worker RUN_FOLDER`` runs a job left by any runner.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import json
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from vae_core.core.checkpoints import atomic_write_bytes, atomic_write_json, update_sidecar
+from vae_core.core.errors import LabError
+from vae_core.core.inference import load_checkpoint
+from vae_core.core.jobs import HEARTBEAT_FILE, JOB_FILE, PREVIEW_FILE, STOP_FILE, JobState
+from vae_core.core.registry import get_task
+from vae_core.core.trainer import Callbacks, TrainingTask, run_training
+
+_MAX_CURVE_POINTS = 600  # live step curve kept per job (decimated), enough for a smooth plot
+_WRITE_EVERY_S = 0.5  # job.json while steps run
+_PREVIEW_EVERY_S = 1.0
+
+
+def read_job(folder: Path) -> JobState:
+    state = JobState(**json.loads((Path(folder) / JOB_FILE).read_text()))
+    state.folder = str(folder)
+    return state
+
+
+class _Watcher(threading.Thread):
+    """Sets ``stop`` when the server asks (the STOP file) and touches the heartbeat file while the worker lives."""
+
+    def __init__(self, folder: Path, stop: threading.Event):
+        super().__init__(name="job-watcher", daemon=True)
+        self.folder, self.stop, self.done = folder, stop, threading.Event()
+
+    def run(self) -> None:
+        beat = 0.0
+        while not self.done.wait(0.2):
+            if (self.folder / STOP_FILE).exists():
+                self.stop.set()
+            now = time.time()
+            if now - beat >= 1.0:
+                beat = now
+                try:
+                    (self.folder / HEARTBEAT_FILE).touch()
+                except OSError:
+                    pass  # the folder is gone: the training loop reports that
+
+
+class _JobWriter(Callbacks):
+    """Keeps the job's state and writes it to its run folder (throttled while steps run)."""
+
+    def __init__(self, job: JobState, folder: Path, task: TrainingTask | None = None):
+        self.job, self.folder, self.task = job, folder, task
+        self._last_write = self._last_preview = 0.0
+        self._stride = 1
+
+    def write(self) -> None:
+        self._last_write = time.time()
+        try:
+            atomic_write_json(self.folder / JOB_FILE, asdict(self.job))
+        except (OSError, ValueError):
+            pass  # the next write retries; a lost folder makes the training loop fail and report it
+
+    def on_step(self, info: dict[str, Any]) -> None:
+        job = self.job
+        job.phase = "training"
+        job.progress = float(info["progress"])
+        job.epoch = info["step"] / info["steps_per_epoch"]  # fractional epochs done
+        job.eta_s = info["elapsed"] * (1 - job.progress) / job.progress if job.progress > 0 else None
+        if info["step"] % self._stride == 0:
+            for key, value in (("epoch", job.epoch), ("total", info["loss"]), ("recon", info["recon"]),
+                               ("kl", info["kl"])):
+                job.steps[key].append(float(value))
+            if len(job.steps["epoch"]) > _MAX_CURVE_POINTS:  # keep every other point, sample half as often
+                job.steps = {k: v[::2] for k, v in job.steps.items()}
+                self._stride *= 2
+        now = time.time()
+        if self.task is not None and now - self._last_preview > _PREVIEW_EVERY_S:
+            self._last_preview = now
+            picture = self.task.preview(info["model"])
+            if picture is not None:
+                buffer = io.BytesIO()
+                np.save(buffer, np.asarray(picture, dtype=np.float32), allow_pickle=False)
+                try:
+                    atomic_write_bytes(self.folder / PREVIEW_FILE, buffer.getvalue())
+                except OSError:
+                    pass
+        if now - self._last_write > _WRITE_EVERY_S:
+            self.write()
+
+    def on_epoch(self, record: dict[str, Any]) -> None:
+        self.job.history = copy.deepcopy(record["history"])  # a snapshot: the loop goes on appending
+        self.write()
+
+
+def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState:
+    """Run the job whose ``job.json`` is in ``folder`` to its end; returns its final state (also written there).
+
+    The job's config, task, data folder and scoring limit all come from ``job.json``; a finished run is scored on
+    its task's test data unless it was stopped.
+    """
+    folder = Path(folder)
+    stop = stop or threading.Event()
+    job = read_job(folder)
+    writer = _JobWriter(job, folder)
+    watcher = _Watcher(folder, stop)
+    watcher.start()
+    job.status, job.pid, job.phase = "running", os.getpid(), "loading"
+    job.started = job.started or time.time()  # set by the runner when it launched this worker
+    writer.write()
+    try:
+        spec = get_task(job.task)
+        config = spec.config_class(**job.config)
+        data_root = Path(job.data_root) if job.data_root else None
+        task = spec.make_task(config, data_root)
+        writer.task = task
+        meta = {"name": job.name, "origin": "app", "job_id": job.id, "owner": job.owner}
+        result = run_training(task, writer, stop, out_dir=folder, meta=meta)
+        # A stop is honoured at once: scoring takes long (`vae_core eval` can score the run later).
+        if job.has_checkpoint and not stop.is_set():
+            job.phase, job.eta_s = "scoring", None
+            writer.write()
+            metrics = spec.evaluate(load_checkpoint(folder), data_root, job.eval_limit)
+            update_sidecar(folder, test_metrics=metrics)
+        kept = "the best model so far was kept." if job.has_checkpoint else "no model had been saved yet."
+        if stop.is_set():
+            job.status, job.message = "stopped", f"Stopped; {kept}"
+        elif result.stopped:
+            job.status = "stopped"
+            job.message = f"Reached the time limit of {config.time_budget_s:.0f} s; {kept}"
+        else:
+            job.status = "done"
+        job.progress = 1.0 if job.status == "done" else job.progress
+        job.history = result.history  # the run's own, also when no epoch finished (on_epoch never ran)
+    except LabError as exc:
+        job.status, job.message = "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - a failed run must report and end cleanly
+        try:
+            (folder / "error.log").write_text(traceback.format_exc())
+            details = f"; details are in {folder}/error.log"
+        except OSError:  # the run folder is unusable (disk full, removed): still report the failure
+            details = ""
+        job.status = "failed"
+        job.message = f"Training failed ({type(exc).__name__}: {exc}){details}."
+    finally:
+        job.finished, job.eta_s, job.phase = time.time(), None, ""
+        writer.write()
+        watcher.done.set()
+    return job
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vae_core.core.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path, help="a run folder holding job.json")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's own)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    stop = threading.Event()
+    # SIGTERM (a runner shutting down, `kill`) ends the run the way Stop does: the best model so far is kept.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    job = run_job(args.folder, stop)
+    return 0 if job.status in ("done", "stopped") else 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
