@@ -1,7 +1,13 @@
 """VAE Separation Lab: `streamlit run app.py`."""
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="VAE Separation Lab", page_icon=":material/call_split:", layout="wide")
+from lab_ui.state import copy_link_ui, student_ui
+
+# A local icon: a Material icon or emoji here makes every browser fetch the favicon from a CDN (fails offline).
+st.set_page_config(page_title="VAE Separation Lab", page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
+                   layout="wide")
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -13,4 +19,7 @@ pages = [
     st.Page("pages/beta_lab.py", title="β lab", icon=":material/science:", url_path="beta-lab"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+student_ui()
+copy_link_ui()
+page.run()

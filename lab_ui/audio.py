@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, some_of, text
 from vae_core import LabError
 from vae_core.audio.inference import AudioSeparator
 from vae_core.audio.latents import AudioLatentSummary, decode_patch, kl_map, patch_db, summarize_audio, unit_label
@@ -35,12 +36,37 @@ def audio_shown_units(sep: AudioSeparator, summary: AudioLatentSummary, source: 
     return [int(u) for u in summary.order(source)[:SHOWN_DIMS]]
 
 
-def set_audio_point(sep: AudioSeparator, summary: AudioLatentSummary, z: np.ndarray) -> None:
-    """Make ``z`` ``(2, latent_dim)`` the point: the units without a slider keep its values."""
+def base_point(summary: AudioLatentSummary, origin: str) -> np.ndarray:
+    """The point named by ``origin``: "test:<patch>" (its encoding), "zero", or "prior:<seed>" (a prior draw)."""
+    kind, _, number = origin.partition(":")
+    if kind == "test":
+        return summary.mu[int(number)]
+    if kind == "prior":
+        return np.random.default_rng(int(number)).standard_normal(summary.mu[0].shape).astype(np.float32)
+    return np.zeros_like(summary.mu[0])
+
+
+def origin_parser(summary: AudioLatentSummary):
+    test, seed = int_in(0, len(summary.labels) - 1), int_in(0, 10**6)
+
+    def parse(raw: str) -> str:
+        kind, _, number = raw.partition(":")
+        if raw == "zero" or (kind == "test" and test(number) is not None) or (kind == "prior" and seed(number) >= 0):
+            return raw
+        raise BadValue("zero, test:<patch> or prior:<seed>")
+    return parse
+
+
+def set_audio_point(sep: AudioSeparator, summary: AudioLatentSummary, origin: str) -> None:
+    """Start from the point ``origin`` names (see :func:`base_point`): the units without a slider keep its
+    values."""
+    z = base_point(summary, origin)
+    st.session_state["ax_origin"] = origin
     st.session_state[f"az_base:{sep.name}"] = np.asarray(z, dtype=np.float32).copy()
     for s in range(len(AUDIO_SOURCES)):
         for u in audio_shown_units(sep, summary, s):
-            st.session_state[_akey(sep, s, u)] = float(np.clip(z[s, u], -SLIDER_RANGE, SLIDER_RANGE))
+            # Two decimals: the URL keeps the sliders that way, and a link must give the very same sound.
+            st.session_state[_akey(sep, s, u)] = round(float(np.clip(z[s, u], -SLIDER_RANGE, SLIDER_RANGE)), 2)
 
 
 def audio_point(sep: AudioSeparator, summary: AudioLatentSummary) -> np.ndarray:
@@ -53,15 +79,16 @@ def audio_point(sep: AudioSeparator, summary: AudioLatentSummary) -> np.ndarray:
 
 def audio_start_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    index = c1.selectbox("Patch of a test clip (1 s, 0 dB mixture)", range(len(summary.labels)),
-                         format_func=summary.labels.__getitem__, key="ax_index")
-    c2.button("Start here", key="ax_from_test", on_click=lambda: set_audio_point(sep, summary, summary.mu[index]))
-    c3.button("Zero", key="ax_zero", on_click=lambda: set_audio_point(sep, summary, np.zeros_like(summary.mu[0])))
+    index = bound("ax_index", one_of(range(len(summary.labels))), lambda: c1.selectbox(
+        "Patch of a test clip (1 s, 0 dB mixture)", range(len(summary.labels)),
+        format_func=summary.labels.__getitem__, key="ax_index"))
+    c2.button("Start here", key="ax_from_test", on_click=lambda: set_audio_point(sep, summary, f"test:{index}"))
+    c3.button("Zero", key="ax_zero", on_click=lambda: set_audio_point(sep, summary, "zero"))
 
     def prior() -> None:
         seed = st.session_state.get("ax_prior_seed", 0) + 1
         st.session_state.ax_prior_seed = seed
-        set_audio_point(sep, summary, np.random.default_rng(seed).standard_normal(summary.mu[0].shape))
+        set_audio_point(sep, summary, f"prior:{seed}")
 
     c4.button("Sample from the prior", key="ax_prior", on_click=prior)
 
@@ -87,6 +114,9 @@ def audio_scrub_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
                 mark = "●" if summary.active[s, u] else "○"
                 st.slider(f"{mark} {unit_label(sep, u)} (KL {summary.kl[s, u]:.2f})", -SLIDER_RANGE, SLIDER_RANGE,
                           step=0.05, key=_akey(sep, s, u))
+    remember("ax_origin", st.session_state["ax_origin"])
+    remember("az", [round(st.session_state[_akey(sep, s, u)], 2) for s in range(len(AUDIO_SOURCES))
+                    for u in audio_shown_units(sep, summary, s)])
     decoded = decode_patch(sep, audio_point(sep, summary))
     index = st.session_state.get("ax_index", 0)
     griffin_lim = st.session_state.get("ax_griffin_lim", False)
@@ -99,9 +129,10 @@ def audio_scrub_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
                 audio = sep.patch_audio(decoded[s], float(summary.refs[index]),
                                         None if griffin_lim else summary.phases[index])
                 st.audio(wav_bytes(audio, sep.stft.sample_rate), format="audio/wav")
-        st.toggle("Estimate the phase with Griffin-Lim", key="ax_griffin_lim",
-                  help="The decoders draw magnitudes only. By default the players borrow the chosen input patch's "
-                       "phase; Griffin-Lim (32 iterations, slower) estimates one from the magnitudes alone.")
+        bound("ax_griffin_lim", boolean, lambda: st.toggle(
+            "Estimate the phase with Griffin-Lim", key="ax_griffin_lim",
+            help="The decoders draw magnitudes only. By default the players borrow the chosen input patch's phase; "
+                 "Griffin-Lim (32 iterations, slower) estimates one from the magnitudes alone."))
 
 
 def audio_kl_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
@@ -133,7 +164,20 @@ def latent_explorer_ui(sep: AudioSeparator) -> None:
         st.error(f"{exc} The explorer needs MIR-1K test clips to place its starting points.")
         return
     if f"az_base:{sep.name}" not in st.session_state:
-        set_audio_point(sep, summary, summary.mu[0])
+        restore("ax_origin", origin_parser(summary), "the starting point")
+        set_audio_point(sep, summary, st.session_state.get("ax_origin", "test:0"))
+        shown = [(s, u) for s in range(len(AUDIO_SOURCES)) for u in audio_shown_units(sep, summary, s)]
+        values = float_in(-SLIDER_RANGE, SLIDER_RANGE)
+
+        def sliders(raw: str) -> list[float]:
+            parts = raw.split(",")
+            if len(parts) != len(shown):
+                raise BadValue(f"{len(shown)} comma-separated numbers from {-SLIDER_RANGE:g} to {SLIDER_RANGE:g}")
+            return [values(v) for v in parts]
+
+        restore("ax_sliders", sliders, "the sliders", url_key="az")
+        for (s, u), value in zip(shown, st.session_state.pop("ax_sliders", [])):
+            st.session_state[_akey(sep, s, u)] = value
     audio_start_ui(sep, summary)
     audio_scrub_ui(sep, summary)
     tabs = st.tabs(["Input patch", "KL per unit"])
@@ -145,35 +189,50 @@ def latent_explorer_ui(sep: AudioSeparator) -> None:
 
 # --------------------------------------------------------------------------- Train page
 
+MASK_WEIGHTS = [0.0, 1.0, 3.0, 10.0, 30.0]
+LATENT_CHANNELS = [4, 8, 16, 32]
+AUDIO_BATCH_SIZES = [4, 8, 16, 32, 64]
+
+
 def train_config_ui() -> tuple[AudioTrainConfig, str]:
     """Settings of an audio run; the defaults train for about four minutes on two CPU cores."""
     d = AudioTrainConfig()
     c1, c2, c3 = st.columns(3)
-    beta = c1.select_slider("β (KL weight)", AUDIO_BETAS, value=d.beta, key="audio_train_beta")
-    mask_weight = c2.select_slider("Mask loss weight", [0.0, 1.0, 3.0, 10.0, 30.0], value=d.mask_weight,
-                                   key="audio_train_mask",
-                                   help="Weight of the loss on the masked mixture: what you hear. 0 leaves only "
-                                        "the ELBO on the spectrograms.")
-    latent_channels = c3.select_slider("Latent channels (per source)", [4, 8, 16, 32], value=16,
-                                       key="audio_train_latent")
+    beta = bound("audio_train_beta", one_of(AUDIO_BETAS), lambda: c1.select_slider(
+        "β (KL weight)", AUDIO_BETAS, value=d.beta, key="audio_train_beta"))
+    mask_weight = bound("audio_train_mask", one_of(MASK_WEIGHTS), lambda: c2.select_slider(
+        "Mask loss weight", MASK_WEIGHTS, value=d.mask_weight, key="audio_train_mask",
+        help="Weight of the loss on the masked mixture: what you hear. 0 leaves only the ELBO on the spectrograms."))
+    latent_channels = bound("audio_train_latent", one_of(LATENT_CHANNELS), lambda: c3.select_slider(
+        "Latent channels (per source)", LATENT_CHANNELS, value=16, key="audio_train_latent"))
     c1, c2, c3 = st.columns(3)
-    epochs = c1.number_input("Epochs (≈ 35 s each)", 1, 200, 6, key="audio_train_epochs")
-    budget = c2.number_input("Time budget (s)", 10, 3600, 240, step=10, key="audio_train_budget",
-                             help="The run stops (keeping its best model) when time is up.")
-    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="audio_train_seed")
+    epochs = bound("audio_train_epochs", int_in(1, 200), lambda: c1.number_input(
+        "Epochs (≈ 35 s each)", 1, 200, 6, key="audio_train_epochs"))
+    budget = bound("audio_train_budget", int_in(10, 3600), lambda: c2.number_input(
+        "Time budget (s)", 10, 3600, 240, step=10, key="audio_train_budget",
+        help="The run stops (keeping its best model) when time is up."))
+    seed = bound("audio_train_seed", int_in(0, 2**31 - 1), lambda: c3.number_input(
+        "Seed", 0, 2**31 - 1, 0, key="audio_train_seed"))
     c1, c2, c3, c4 = st.columns(4)
-    lr = c1.select_slider("Learning rate", LRS, value=d.lr, format_func=lambda v: f"{v:g}", key="audio_train_lr")
-    batch = c2.select_slider("Batch size (patches)", [4, 8, 16, 32, 64], value=d.batch_size, key="audio_train_batch")
-    anneal = c3.number_input("KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="audio_train_anneal")
-    free_bits = c4.number_input("Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="audio_train_freebits")
+    lr = bound("audio_train_lr", one_of(LRS), lambda: c1.select_slider(
+        "Learning rate", LRS, value=d.lr, format_func=lambda v: f"{v:g}", key="audio_train_lr"))
+    batch = bound("audio_train_batch", one_of(AUDIO_BATCH_SIZES), lambda: c2.select_slider(
+        "Batch size (patches)", AUDIO_BATCH_SIZES, value=d.batch_size, key="audio_train_batch"))
+    anneal = bound("audio_train_anneal", float_in(0.0, 50.0), lambda: c3.number_input(
+        "KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="audio_train_anneal"))
+    free_bits = bound("audio_train_freebits", float_in(0.0, 5.0), lambda: c4.number_input(
+        "Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="audio_train_freebits"))
     c1, c2 = st.columns(2)
-    perturb = c1.checkbox("Speed perturbation", False, key="audio_train_speeds",
-                          help=f"Also train on every clip played at {', '.join(f'{v:g}' for v in PERTURBED_SPEEDS)}× "
-                               "speed (pitch and formants shift together): more singers than the two recorded.")
-    ema = c2.checkbox("Keep a moving average of the weights", False, key="audio_train_ema",
-                      help=f"Validate and save an exponential moving average (decay {EMA_DECAY}) of the weights, "
-                           "which swings less from epoch to epoch than the weights themselves.")
-    run_name = st.text_input("Run name (optional)", key="audio_train_name", max_chars=40)
+    perturb = bound("audio_train_speeds", boolean, lambda: c1.checkbox(
+        "Speed perturbation", False, key="audio_train_speeds",
+        help=f"Also train on every clip played at {', '.join(f'{v:g}' for v in PERTURBED_SPEEDS)}× speed (pitch "
+             "and formants shift together): more singers than the two recorded."))
+    ema = bound("audio_train_ema", boolean, lambda: c2.checkbox(
+        "Keep a moving average of the weights", False, key="audio_train_ema",
+        help=f"Validate and save an exponential moving average (decay {EMA_DECAY}) of the weights, which swings "
+             "less from epoch to epoch than the weights themselves."))
+    run_name = bound("audio_train_name", text(40), lambda: st.text_input(
+        "Run name (optional)", key="audio_train_name", max_chars=40))
     cfg = AudioTrainConfig(model_config={"latent_channels": int(latent_channels)}, beta=float(beta),
                            mask_weight=float(mask_weight), epochs=int(epochs), batch_size=int(batch), lr=float(lr),
                            seed=int(seed), kl_anneal_epochs=float(anneal), free_bits=float(free_bits),

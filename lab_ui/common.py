@@ -1,6 +1,7 @@
 """Widgets and cached resources shared by every page."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -8,8 +9,10 @@ import streamlit as st
 
 from vae_core import LabError, load_checkpoint
 from vae_core.core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
-from vae_core.core.jobs import JobRunner, make_runner
+from vae_core.core.jobs import JOB_FILE, JobRunner, make_runner
 from vae_core.core.registry import get_task
+
+from lab_ui.state import forget, one_of, remember, restore, student
 
 Separator = Any  # the task's inference class (TaskSpec.inference)
 
@@ -32,22 +35,61 @@ def load_separator(info: CheckpointInfo) -> Separator:
     return _load_separator(str(info.path), (info.path / SIDECAR).stat().st_mtime)
 
 
+def run_status(info: CheckpointInfo) -> str | None:
+    """The status of the training job that wrote a user checkpoint (running, done, stopped…), if it was a job."""
+    try:
+        return json.loads((info.path / JOB_FILE).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def picker_order(infos: list[CheckpointInfo], who: str) -> list[CheckpointInfo]:
+    """The student's own runs first (newest first), then the shipped models, then everyone else's runs."""
+    mine = sorted((c for c in infos if c.origin == "user" and c.meta.get("owner") == who),
+                  key=lambda c: c.meta.get("created", ""), reverse=True)
+    shipped = [c for c in infos if c.origin == "shipped"]
+    others = [c for c in infos if c not in mine and c not in shipped]
+    return mine + shipped + others
+
+
+def picker_label(info: CheckpointInfo, who: str) -> str:
+    if info.origin == "user" and info.meta.get("owner") == who:
+        status = run_status(info)
+        return f"{info.name} (yours{', ' + status if status else ''})"
+    return info.label
+
+
 def checkpoint_picker_ui(task: str, key: str | None = None) -> CheckpointInfo | None:
-    """Sidebar picker over shipped and user checkpoints of ``task``; remembers the choice per session (under
-    ``key``, by default the task's own)."""
+    """Sidebar picker over shipped and user checkpoints of ``task`` (the student's own runs first, with their
+    status); the choice is kept per session (under ``key``, by default the task's own) and in the URL."""
     key = key or checkpoint_key(task)
-    infos = list_checkpoints(task)
+    who = student()
+    infos = picker_order(list_checkpoints(task), who)
     if not infos:
         st.sidebar.warning(f"No {task} checkpoints found. Train one with `python -m vae_core train {task}`.")
         return None
-    labels = [c.label for c in infos]
-    remembered = st.session_state.get(f"{key}_label")
-    index = labels.index(remembered) if remembered in labels else next(
+    labels = [picker_label(c, who) for c in infos]
+    names = [c.name for c in infos]
+    select_key = f"{key}_select"
+
+    def parse(raw: str) -> str:
+        return labels[names.index(one_of(names)(raw))]
+
+    if st.query_params.get("checkpoint") not in (None, *names) and any(
+            c.name == st.query_params["checkpoint"] for c in list_checkpoints()):
+        forget("checkpoint")  # another task's model (the page switched tasks): not a bad link
+    with st.sidebar:
+        restore(select_key, parse, "the checkpoint", url_key="checkpoint")
+    remembered = st.session_state.get(f"{key}_name")
+    if st.session_state.get(select_key) not in labels:
+        st.session_state.pop(select_key, None)  # its run was renamed (a status changed) or removed
+    index = names.index(remembered) if remembered in names else next(
         (i for i, c in enumerate(infos) if c.name == get_task(task).default_checkpoint), 0)
-    label = st.sidebar.selectbox("Checkpoint", labels, index=index, key=f"{key}_select",
-                                 help="Shipped models and the runs you trained yourself.")
-    st.session_state[f"{key}_label"] = label
+    label = st.sidebar.selectbox("Checkpoint", labels, index=index, key=select_key,
+                                 help="Your own runs first, then the shipped models and other students' runs.")
     info = infos[labels.index(label)]
+    st.session_state[f"{key}_name"] = info.name
+    remember("checkpoint", info.name)
     cfg = info.meta.get("train_config", {})
     latent = info.meta.get("model_config", {}).get("latent_dim")
     parts = [f"{info.kind} model"]

@@ -10,6 +10,7 @@ import streamlit as st
 
 from lab_ui.charts import png_data_url
 from lab_ui.common import image_scale
+from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, some_of, text
 from vae_core import LabError
 from vae_core.core.latents import ACTIVE_THRESHOLD, map_2d
 from vae_core.image.demo import CLASS_NAMES, test_pair_strips, tile, upscale
@@ -47,7 +48,20 @@ def set_point(sep: ImageSeparator, z: np.ndarray) -> None:
     """Move every slider to ``z`` ``(2, latent_dim)`` (called before the sliders are drawn)."""
     for s in range(len(SOURCES)):
         for d in range(sep.latent_dim):
-            st.session_state[_key(sep, s, d)] = float(np.clip(z[s, d], -SLIDER_RANGE, SLIDER_RANGE))
+            # Two decimals: the URL keeps the point that way, and a link must redraw the very same images.
+            st.session_state[_key(sep, s, d)] = round(float(np.clip(z[s, d], -SLIDER_RANGE, SLIDER_RANGE)), 2)
+
+
+def point_parser(shape: tuple[int, ...]):
+    """A URL latent point: ``prod(shape)`` comma-separated numbers within the sliders' range."""
+    values = float_in(-SLIDER_RANGE, SLIDER_RANGE)
+
+    def parse(raw: str) -> np.ndarray:
+        parts = raw.split(",")
+        if len(parts) != int(np.prod(shape)):
+            raise BadValue(f"{int(np.prod(shape))} comma-separated numbers from {-SLIDER_RANGE:g} to {SLIDER_RANGE:g}")
+        return np.array([values(v) for v in parts], dtype=np.float32).reshape(shape)
+    return parse
 
 
 def current_point(sep: ImageSeparator) -> np.ndarray:
@@ -57,8 +71,9 @@ def current_point(sep: ImageSeparator) -> np.ndarray:
 
 def start_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    index = c1.number_input("Test mixture", 0, len(summary.mu) - 1, 0, key="lx_index",
-                            help="Start from the encoding (posterior mean) of this test mixture.")
+    index = bound("lx_index", int_in(0, len(summary.mu) - 1), lambda: c1.number_input(
+        "Test mixture", 0, len(summary.mu) - 1, 0, key="lx_index",
+        help="Start from the encoding (posterior mean) of this test mixture."))
     c2.button("Start here", key="lx_from_test", on_click=lambda: set_point(sep, summary.mu[int(index)]))
     c3.button("Zero", key="lx_zero", on_click=lambda: set_point(sep, np.zeros((2, sep.latent_dim))))
 
@@ -71,8 +86,8 @@ def start_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
 
 
 def sliders_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
-    show_all = st.toggle(f"Show all {sep.latent_dim} dimensions (otherwise the {SHOWN_DIMS} with the most KL)",
-                         key="lx_all")
+    show_all = bound("lx_all", boolean, lambda: st.toggle(
+        f"Show all {sep.latent_dim} dimensions (otherwise the {SHOWN_DIMS} with the most KL)", key="lx_all"))
     cols = st.columns(2)
     for s, col in enumerate(cols):
         order = summary.order(s)
@@ -96,10 +111,12 @@ def decoded_ui(sep: ImageSeparator) -> None:
 def traversal_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     st.markdown("**Traversal**: one dimension at a time around the sliders' point")
     c1, c2, c3 = st.columns(3)
-    source = c1.radio("Latent", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_trav_source")
-    n_dims = c2.slider("Dimensions (most KL first)", 1, min(12, sep.latent_dim), min(6, sep.latent_dim),
-                       key="lx_trav_dims")
-    span = c3.slider("Values from -a to a", 1.0, 4.0, 3.0, 0.5, key="lx_trav_span")
+    source = bound("lx_trav_source", one_of([0, 1]), lambda: c1.radio(
+        "Latent", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_trav_source"))
+    n_dims = bound("lx_trav_dims", int_in(1, min(12, sep.latent_dim)), lambda: c2.slider(
+        "Dimensions (most KL first)", 1, min(12, sep.latent_dim), min(6, sep.latent_dim), key="lx_trav_dims"))
+    span = bound("lx_trav_span", float_in(1.0, 4.0), lambda: c3.slider(
+        "Values from -a to a", 1.0, 4.0, 3.0, 0.5, key="lx_trav_span"))
     dims = [int(d) for d in summary.order(source)[:n_dims]]
     values = list(np.linspace(-span, span, 9))
     grid = traversal(sep, current_point(sep), source, dims, values)
@@ -113,6 +130,7 @@ def scrub_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     left, right = st.columns([3, 2])
     with left:
         sliders_ui(sep, summary)
+    remember("z", np.round(current_point(sep).ravel(), 2).tolist())
     with right:
         decoded_ui(sep)
         traversal_ui(sep, summary)
@@ -120,9 +138,12 @@ def scrub_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
 
 def interpolation_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     c1, c2, c3 = st.columns(3)
-    a = c1.number_input("From test mixture", 0, len(summary.mu) - 1, 0, key="lx_interp_a")
-    b = c2.number_input("To test mixture", 0, len(summary.mu) - 1, 1, key="lx_interp_b")
-    steps = c3.slider("Steps", 3, 12, 8, key="lx_interp_steps")
+    last = len(summary.mu) - 1
+    a = bound("lx_interp_a", int_in(0, last), lambda: c1.number_input(
+        "From test mixture", 0, last, 0, key="lx_interp_a"))
+    b = bound("lx_interp_b", int_in(0, last), lambda: c2.number_input(
+        "To test mixture", 0, last, 1, key="lx_interp_b"))
+    steps = bound("lx_interp_steps", int_in(3, 12), lambda: c3.slider("Steps", 3, 12, 8, key="lx_interp_steps"))
     path = interpolate(sep, summary.mu[int(a)], summary.mu[int(b)], steps)
     st.caption("Rows: digit decoder, clothing decoder; columns: from the first encoding to the second.")
     st.image(tile(path.transpose(1, 0, 2, 3), scale=2), clamp=True)
@@ -138,9 +159,11 @@ def _thumbnails(n: int) -> list[str]:
 
 def map_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     c1, c2 = st.columns(2)
-    source = c1.radio("Latent", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_map_source")
-    method = c2.radio("Projection", ["pca", "umap"], horizontal=True, key="lx_map_method",
-                      help="UMAP is used when the umap-learn package is installed; PCA otherwise.")
+    source = bound("lx_map_source", one_of([0, 1]), lambda: c1.radio(
+        "Latent", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_map_source"))
+    method = bound("lx_map_method", one_of(["pca", "umap"]), lambda: c2.radio(
+        "Projection", ["pca", "umap"], horizontal=True, key="lx_map_method",
+        help="UMAP is used when the umap-learn package is installed; PCA otherwise."))
     proj, used = _map(summary, f"{sep.path}:{sep.meta.get('weights_sha256')}", source, method)
     n = min(MAP_POINTS, len(proj))
     labels = summary.digit_labels if source == 0 else summary.clothing_labels
@@ -193,7 +216,9 @@ def latent_explorer_ui(sep: ImageSeparator) -> None:
         st.error(f"{exc} The explorer needs the test mixtures to place its starting points.")
         return
     if _key(sep, 0, 0) not in st.session_state:
-        set_point(sep, summary.mu[0])
+        shape = (len(SOURCES), sep.latent_dim)
+        restore("lx_z", point_parser(shape), "the latent point", url_key="z")
+        set_point(sep, st.session_state.pop("lx_z", summary.mu[0]))
     start_ui(sep, summary)
     scrub_ui(sep, summary)
     tabs = st.tabs(["Latent map", "KL per dimension", "Interpolation"])
@@ -207,29 +232,44 @@ def latent_explorer_ui(sep: ImageSeparator) -> None:
 
 # --------------------------------------------------------------------------- Train page
 
+BATCH_SIZES = [32, 64, 128, 256, 512]
+
+
 def train_config_ui() -> tuple[TrainConfig, str]:
     """The run's settings; a preset fills them in and every field stays editable."""
-    name = st.radio("Preset", list(PRESETS), format_func=PRESET_LABELS.get, horizontal=True, key="train_preset")
+    name = bound("train_preset", one_of(list(PRESETS)), lambda: st.radio(
+        "Preset", list(PRESETS), format_func=PRESET_LABELS.get, horizontal=True, key="train_preset"))
     p = PRESETS[name]
     k = f"_{name}"  # one set of widget states per preset, so switching presets shows its values
     c1, c2, c3 = st.columns(3)
-    model = c1.radio("Model", ["mlp", "conv"], index=["mlp", "conv"].index(p["model"]), horizontal=True,
-                     key="train_model" + k, help="mlp: the course design. conv: the shipped convolutional design.")
-    beta = c2.select_slider("β (KL weight)", BETAS, value=p["beta"], key="train_beta" + k)
-    latent = c3.slider("Latent size (per source)", 2, 128, p["model_config"]["latent_dim"], key="train_latent" + k)
+    model = bound("train_model" + k, one_of(["mlp", "conv"]), lambda: c1.radio(
+        "Model", ["mlp", "conv"], index=["mlp", "conv"].index(p["model"]), horizontal=True, key="train_model" + k,
+        help="mlp: the course design. conv: the shipped convolutional design."))
+    beta = bound("train_beta" + k, one_of(BETAS), lambda: c2.select_slider(
+        "β (KL weight)", BETAS, value=p["beta"], key="train_beta" + k))
+    latent = bound("train_latent" + k, int_in(2, 128), lambda: c3.slider(
+        "Latent size (per source)", 2, 128, p["model_config"]["latent_dim"], key="train_latent" + k))
     c1, c2, c3 = st.columns(3)
-    epochs = c1.number_input("Epochs", 1, 200, p["epochs"], key="train_epochs" + k)
-    budget = c2.number_input("Time budget (s)", 10, 3600, int(p.get("time_budget_s") or 900), step=10,
-                             key="train_budget" + k, help="The run stops (keeping its best model) when time is up.")
-    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed" + k)
+    epochs = bound("train_epochs" + k, int_in(1, 200), lambda: c1.number_input(
+        "Epochs", 1, 200, p["epochs"], key="train_epochs" + k))
+    budget = bound("train_budget" + k, int_in(10, 3600), lambda: c2.number_input(
+        "Time budget (s)", 10, 3600, int(p.get("time_budget_s") or 900), step=10, key="train_budget" + k,
+        help="The run stops (keeping its best model) when time is up."))
+    seed = bound("train_seed" + k, int_in(0, 2**31 - 1), lambda: c3.number_input(
+        "Seed", 0, 2**31 - 1, 0, key="train_seed" + k))
     c1, c2, c3, c4 = st.columns(4)
-    lr = c1.select_slider("Learning rate", LRS, value=p["lr"], format_func=lambda v: f"{v:g}", key="train_lr" + k)
-    batch = c2.select_slider("Batch size", [32, 64, 128, 256, 512], value=p["batch_size"], key="train_batch" + k)
-    anneal = c3.number_input("KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="train_anneal" + k,
-                             help="β ramps up linearly from 0 over this many epochs (Bowman et al. 2016).")
-    free_bits = c4.number_input("Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="train_freebits" + k,
-                                help="Each latent dimension's KL below this is not penalised (Kingma et al. 2016).")
-    run_name = st.text_input("Run name (optional)", key="train_name" + k, max_chars=40)
+    lr = bound("train_lr" + k, one_of(LRS), lambda: c1.select_slider(
+        "Learning rate", LRS, value=p["lr"], format_func=lambda v: f"{v:g}", key="train_lr" + k))
+    batch = bound("train_batch" + k, one_of(BATCH_SIZES), lambda: c2.select_slider(
+        "Batch size", BATCH_SIZES, value=p["batch_size"], key="train_batch" + k))
+    anneal = bound("train_anneal" + k, float_in(0.0, 50.0), lambda: c3.number_input(
+        "KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="train_anneal" + k,
+        help="β ramps up linearly from 0 over this many epochs (Bowman et al. 2016)."))
+    free_bits = bound("train_freebits" + k, float_in(0.0, 5.0), lambda: c4.number_input(
+        "Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="train_freebits" + k,
+        help="Each latent dimension's KL below this is not penalised (Kingma et al. 2016)."))
+    run_name = bound("train_name" + k, text(40), lambda: st.text_input(
+        "Run name (optional)", key="train_name" + k, max_chars=40))
     model_config = {**MODEL_DEFAULTS[model], "latent_dim": int(latent)}
     if model == p["model"]:
         model_config = {**p["model_config"], "latent_dim": int(latent)}

@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from lab_ui.state import boolean, bound, float_in, one_of, remember, restore
 from lab_ui.common import checkpoint_picker_ui, load_separator_ui
 from vae_core import LabError
 from vae_core.audio.data import ORIGINAL_URL, Clip
@@ -26,14 +27,17 @@ def _test_clips() -> list[Clip]:
 def clip_picker_ui(clips: list[Clip]) -> tuple[Clip, float]:
     """Choose a test clip (or a random one) and the voice-to-music ratio; returns both."""
     ids = [c.clip_id for c in clips]
+    restore("audio_clip", one_of(ids), "the clip")
     if "audio_clip" not in st.session_state:
         st.session_state["audio_clip"] = ids[0]
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     if c2.button("Random clip", icon=":material/shuffle:", key="audio_random"):
         st.session_state["audio_clip"] = ids[int(np.random.default_rng().integers(len(ids)))]
     clip_id = c1.selectbox(f"MIR-1K test clip ({len(ids)}; none was used in training)", ids, key="audio_clip")
-    snr = st.slider("Voice-to-music ratio (dB)", -10.0, 10.0, 0.0, 1.0, key="audio_snr",
-                    help="0 dB is the standard MIR-1K protocol: voice and accompaniment equally loud.")
+    remember("audio_clip", clip_id)
+    snr = bound("audio_snr", float_in(-10.0, 10.0), lambda: st.slider(
+        "Voice-to-music ratio (dB)", -10.0, 10.0, 0.0, 1.0, key="audio_snr",
+        help="0 dB is the standard MIR-1K protocol: voice and accompaniment equally loud."), "the voice-to-music ratio")
     return clips[ids.index(clip_id)], snr
 
 
@@ -84,10 +88,12 @@ def speeds_ui(separator) -> tuple[tuple[float, ...], int]:
     if len(speeds) == 1:
         return speeds, separator.overlap
     listed = ", ".join(f"{s:g}×" for s in speeds)
-    on = st.sidebar.toggle(f"Average over {len(speeds)} playback speeds", value=True, key="audio_tta",
-                           help=f"The mixture is also separated played slower and faster ({listed}: the singer a "
-                                "little lower and higher, as in training) and the voices are averaged: a cleaner "
-                                "voice for a longer wait. Off: one quick pass.")
+    with st.sidebar:
+        on = bound("audio_tta", boolean, lambda: st.toggle(
+            f"Average over {len(speeds)} playback speeds", value=True, key="audio_tta",
+            help=f"The mixture is also separated played slower and faster ({listed}: the singer a little lower and "
+                 "higher, as in training) and the voices are averaged: a cleaner voice for a longer wait. Off: one "
+                 "quick pass."))
     return (speeds, separator.overlap) if on else (ONE_PASS_SPEEDS, ONE_PASS_OVERLAP)
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from lab_ui.charts import PALETTE, runs_curves_figure
+from lab_ui.state import boolean, bound, int_in, one_of, some_of
 from lab_ui.common import load_separator
 from vae_core import LabError
 from vae_core.core.checkpoints import CheckpointInfo
@@ -34,17 +35,18 @@ def runs_ui() -> list[CheckpointInfo]:
     infos, sweeps = comparable_runs()
     groups = [f"sweep: {s}" for s in sweeps] + ["all runs with a history"]
     c1, c2 = st.columns([1, 2])
-    group = c1.selectbox("Runs from", groups, key="bl_group")
+    group = bound("bl_group", one_of(groups), lambda: c1.selectbox("Runs from", groups, key="bl_group"), "the runs")
     pool = infos if group == groups[-1] else [c for c in infos if c.meta.get("sweep") == group.split(": ", 1)[1]]
     latents = sorted({run_latent(c) for c in pool})
     default_latent = [10] if 10 in latents else latents[:1]
-    chosen_latents = c2.multiselect("Latent sizes", latents, default=default_latent, key="bl_latents")
+    chosen_latents = bound("bl_latents", some_of(latents), lambda: c2.multiselect(
+        "Latent sizes", latents, default=default_latent, key="bl_latents"), "the latent sizes")
     pool = sorted((c for c in pool if run_latent(c) in chosen_latents), key=lambda c: (run_latent(c), run_beta(c)))
     return pool
 
 
 def curves_ui(runs: list[CheckpointInfo]) -> None:
-    log_y = st.toggle("Log scale", value=True, key="bl_log")
+    log_y = bound("bl_log", boolean, lambda: st.toggle("Log scale", value=True, key="bl_log"))
     fig = runs_curves_figure([(run_label(r), r.meta["history"]) for r in runs], log_y)
     st.plotly_chart(fig, key="bl_curves")
 
@@ -70,7 +72,7 @@ def summary_ui(runs: list[CheckpointInfo]) -> None:
 
 
 def reconstructions_ui(runs: list[CheckpointInfo]) -> None:
-    n = st.slider("Test mixtures", 3, 10, 6, key="bl_n")
+    n = bound("bl_n", int_in(3, 10), lambda: st.slider("Test mixtures", 3, 10, 6, key="bl_n"))
     shown_input = False
     for r in runs:
         try:

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
+from lab_ui.state import boolean, bound, float_in, forget, int_in, one_of, remember, restore
 from vae_core import LabError
 from vae_core.image.demo import CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid, load_test_images, prior_samples, separate_pair, tile, upscale
 from vae_core.image.inference import ImageSeparator
@@ -26,32 +27,44 @@ def test_images_ui() -> TestImages | None:
 def source_picker_ui(source: str, images: TestImages) -> int:
     """Pick one test image of ``source`` by class, by index, or at random; returns its test index."""
     names = CLASS_NAMES[source]
-    mode = st.radio(f"Choose the {source} by", ["class", "index", "random"], horizontal=True, key=f"{source}_mode")
+    modes = ["class", "index", "random"]
+    mode = bound(f"{source}_mode", one_of(modes), lambda: st.radio(
+        f"Choose the {source} by", modes, horizontal=True, key=f"{source}_mode"))
     n = len(images.digits)
     if mode == "class":
-        label = st.selectbox("Class", range(10), format_func=lambda i: names[i], key=f"{source}_class",
-                             index=3 if source == "digit" else 0)
+        label = bound(f"{source}_class", one_of(range(10)), lambda: st.selectbox(
+            "Class", range(10), format_func=lambda i: names[i], key=f"{source}_class",
+            index=3 if source == "digit" else 0))
         candidates = images.indices_of_class(source, label)
-        k = st.number_input(f"Example (of {len(candidates)})", 0, len(candidates) - 1, 0, key=f"{source}_example")
+        k = bound(f"{source}_example", int_in(0, len(candidates) - 1), lambda: st.number_input(
+            f"Example (of {len(candidates)})", 0, len(candidates) - 1, 0, key=f"{source}_example"))
+        forget(f"{source}_index", f"{source}_random")
         return int(candidates[int(k)])
     if mode == "index":
-        return int(st.number_input("Test-set index", 0, n - 1, 0 if source == "digit" else 1, key=f"{source}_index"))
+        forget(f"{source}_class", f"{source}_example", f"{source}_random")
+        return int(bound(f"{source}_index", int_in(0, n - 1), lambda: st.number_input(
+            "Test-set index", 0, n - 1, 0 if source == "digit" else 1, key=f"{source}_index")))
+    forget(f"{source}_class", f"{source}_example", f"{source}_index")
     key = f"{source}_random"
+    restore(key, int_in(0, n - 1))
     if st.button(f"New random {source}", key=f"{source}_reroll") or key not in st.session_state:
         st.session_state[key] = int(np.random.default_rng().integers(n))
+    remember(key, st.session_state[key])
     st.caption(f"Test-set index {st.session_state[key]}")
     return st.session_state[key]
 
 
 def mixing_ui() -> tuple[float, float, bool]:
     c1, c2 = st.columns(2)
-    weight = c1.slider("Mixing weight w of the digit", 0.05, 0.95, 0.5, 0.05, key="weight",
-                       help="mixture = w·digit + (1-w)·clothing")
-    noise = c2.slider("Noise (std of added Gaussian noise)", 0.0, 0.5, 0.0, 0.01, key="noise")
+    weight = bound("weight", float_in(0.05, 0.95), lambda: c1.slider(
+        "Mixing weight w of the digit", 0.05, 0.95, 0.5, 0.05, key="weight",
+        help="mixture = w·digit + (1-w)·clothing"))
+    noise = bound("noise", float_in(0.0, 0.5), lambda: c2.slider(
+        "Noise (std of added Gaussian noise)", 0.0, 0.5, 0.0, 0.01, key="noise"))
     # On its own line: in a third column its label is cut off on laptop and projector widths.
-    project = st.toggle("Mixture consistency", value=True, key="project",
-                        help="Add back the residual so the two outputs re-mix exactly to the input "
-                             "(Wisdom et al. 2019).")
+    project = bound("project", boolean, lambda: st.toggle(
+        "Mixture consistency", value=True, key="project",
+        help="Add back the residual so the two outputs re-mix exactly to the input (Wisdom et al. 2019)."))
     return weight, noise, project
 
 
@@ -94,12 +107,14 @@ def single_ui(sep: ImageSeparator, images: TestImages) -> None:
 
 def batch_ui(sep: ImageSeparator) -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
-    n = c1.slider("Number of test mixtures", 2, 16, 8, key="batch_n")
+    n = bound("batch_n", int_in(2, 16), lambda: c1.slider("Number of test mixtures", 2, 16, 8, key="batch_n"))
+    restore("batch_seed", int_in(0, 10**6))
     if "batch_seed" not in st.session_state:
         st.session_state.batch_seed = 0
     if c2.button("New batch", key="batch_new"):
         st.session_state.batch_seed += 1
-    truth = c3.toggle("Show ground truth", value=True, key="batch_truth")
+    remember("batch_seed", st.session_state.batch_seed)
+    truth = bound("batch_truth", boolean, lambda: c3.toggle("Show ground truth", value=True, key="batch_truth"))
     weight = st.session_state.get("weight", 0.5)
     noise = st.session_state.get("noise", 0.0)
     project = st.session_state.get("project", True)
@@ -125,10 +140,12 @@ def stored_metrics_ui(sep: ImageSeparator) -> None:
 
 
 def prior_ui(sep: ImageSeparator) -> None:
+    restore("prior_seed", int_in(0, 10**6))
     if "prior_seed" not in st.session_state:
         st.session_state.prior_seed = 0
     if st.button("Sample again", key="prior_new"):
         st.session_state.prior_seed += 1
+    remember("prior_seed", st.session_state.prior_seed)
     samples = prior_samples(sep, 10, st.session_state.prior_seed)
     st.image(tile(samples, scale=3), clamp=True,
              caption="Top row: digit decoder on z ~ N(0, I). Bottom row: clothing decoder on z ~ N(0, I).")

@@ -7,13 +7,15 @@ import importlib
 import streamlit as st
 
 from lab_ui.common import checkpoint_picker_ui, load_separator_ui
+from lab_ui.state import bound, one_of
 from vae_core.core.registry import get_task, tasks
 
 st.title("Latent explorer")
 st.markdown("Each source has its own latent. Move one dimension at a time and watch what its decoder draws.")
 explorable = [name for name, spec in tasks().items() if spec.page_widgets]
-task = st.sidebar.radio("Model", explorable, horizontal=True, key="lx_task",
-                        format_func=lambda name: get_task(name).title)
+with st.sidebar:
+    task = bound("lx_task", one_of(explorable), lambda: st.radio(
+        "Model", explorable, horizontal=True, key="lx_task", format_func=lambda name: get_task(name).title))
 sep = load_separator_ui(checkpoint_picker_ui(task))
 if sep is not None:
     importlib.import_module(get_task(sep.task).page_widgets).latent_explorer_ui(sep)

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from lab_ui.charts import loss_curves_figure
 from lab_ui.common import job_runner
+from lab_ui.state import boolean, bound, one_of, remember, restore, student
 from vae_core import LabError
+from vae_core.core.checkpoints import BUNDLE_SUFFIX, export_bundle, import_bundle
 from vae_core.core.jobs import ACTIVE, JobState
 from vae_core.core.registry import get_task, tasks
 
@@ -27,10 +30,10 @@ def config_ui() -> tuple[Any, str]:
     return widgets(task).train_config_ui()
 
 
-def start_ui(cfg: Any, run_name: str) -> None:
+def start_ui(cfg: Any, run_name: str, who: str) -> None:
     if st.button("Start training", type="primary", key="train_start"):
         try:
-            job_id = job_runner().submit(cfg, run_name or None)
+            job_id = job_runner().submit(cfg, run_name or None, owner=who)
         except LabError as exc:
             st.error(str(exc))
         else:  # watch the new run (the "Run to watch" box keeps its own choice otherwise)
@@ -56,6 +59,11 @@ def monitor_ui(job_id: str) -> None:
     st.markdown(f"**{job.name}** · {job.status}")
     if job.status == "queued":
         st.info(f"Waiting for a free training slot: number {runner.queue_position(job_id)} in the queue.")
+    elif job.status == "running" and job.phase == "scoring":
+        st.progress(1.0, text=f"Training done ({job.epochs_done:.1f} epochs); scoring the best model on held-out "
+                              f"test data… {job.elapsed_s:.0f} s elapsed")
+    elif job.status == "running" and job.phase in ("starting", "loading"):
+        st.progress(0.0, text=f"Starting a training process and loading the data… {job.elapsed_s:.0f} s")
     elif job.status == "running":
         st.progress(min(1.0, job.progress), text=f"{job.progress:.0%} · epoch {job.epoch:.1f} of {epochs} · "
                                                  f"{job.elapsed_s:.0f} s elapsed · ETA {_eta(job.eta_s)}")
@@ -66,7 +74,7 @@ def monitor_ui(job_id: str) -> None:
     elif job.status == "done":
         st.success(f"Finished in {job.elapsed_s:.0f} s. The run is saved as **{job.name}** and appears in every "
                    "page's checkpoint picker.")
-    elif job.status == "stopped":
+    elif job.status in ("stopped", "interrupted"):
         st.warning(job.message or "Stopped.")
     else:
         st.error(job.message or "The run failed.")
@@ -81,38 +89,82 @@ def monitor_ui(job_id: str) -> None:
         st.image(widgets(job.task).preview_picture(preview), clamp=True)
 
 
-def runs_table_ui(jobs: list[JobState]) -> None:
+def download_ui(job: JobState) -> None:
+    """Share a run as one file (the teacher's model for the class, a student's for the teacher)."""
+    if not job.has_checkpoint:
+        return
+    # Built when clicked, not at every rerun (it reads and verifies the weights).
+    st.download_button("Download this model", lambda: export_bundle(Path(job.folder)), f"{job.name}{BUNDLE_SUFFIX}",
+                       "application/zip",
+                       icon=":material/download:", key=f"download_{job.id}",
+                       help="One file (weights + description, no code) that anyone can import on their own Train "
+                            "page or with `python -m vae_core import FILE`.")
+
+
+def import_ui(who: str) -> None:
+    """Add a shared model file to the runs; it is verified like any checkpoint before it is listed."""
+    uploaded = st.file_uploader(f"Import a shared model ({BUNDLE_SUFFIX})", type=["zip"], key="train_import",
+                                help="A file from a Download button or `python -m vae_core export`.")
+    if uploaded is None:
+        return
+    done = st.session_state.setdefault("train_imported", {})
+    if uploaded.file_id not in done:
+        try:
+            done[uploaded.file_id] = import_bundle(uploaded.getvalue(), owner=who).name
+        except LabError as exc:
+            st.error(str(exc))
+            return
+    st.success(f"Imported as **{done[uploaded.file_id]}**: it is now in every checkpoint picker, listed first.")
+
+
+@st.fragment(run_every=2.0)
+def runs_table_ui(who: str, everyone: bool) -> None:
+    """Every run of the student (or of everyone), live: status and epochs come from the same snapshot."""
+    jobs = job_runner().jobs(owner=None if everyone else who)
     rows = []
     for j in jobs:
         psnr = (j.history.get("val_psnr_projected") or [None])[-1] if j.history else None
         nsdr = (j.history.get("val_nsdr_voice") or [None])[-1] if j.history else None
-        rows.append({"run": j.name, "status": j.status, "task": j.task, "model": j.config.get("model"),
-                     "β": j.config.get("beta"), "latent": j.config.get("model_config", {}).get("latent_dim"),
-                     "epochs": len(j.history.get("epoch", [])) if j.history else 0,
+        rows.append({"run": j.name, "student": j.owner or "—", "status": j.status, "task": j.task,
+                     "model": j.config.get("model"), "β": j.config.get("beta"),
+                     "latent": j.config.get("model_config", {}).get("latent_dim"),
+                     "epochs": f"{j.epochs_done:.2f} of {j.config.get('epochs')}",
                      "val PSNR (dB)": None if psnr is None else round(psnr, 2),
                      "dev NSDR voice (dB)": None if nsdr is None else round(nsdr, 2),
                      "started": dt.datetime.fromtimestamp(j.created).strftime("%Y-%m-%d %H:%M")})
-    st.dataframe(rows, hide_index=True, width="stretch")
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+    else:
+        st.caption("No runs yet.")
 
 
 st.title("Train")
-st.markdown("Change β or the latent size, press **Start training**, and watch the model learn. Runs go on in the "
-            "background: other pages stay usable, and every finished run joins the checkpoint pickers.")
+st.markdown("Change β or the latent size, press **Start training**, and watch the model learn. Runs go on in their "
+            "own processes: other pages stay usable, and every finished run joins the checkpoint pickers.")
+who = student()
 with st.container(border=True):
     cfg, run_name = config_ui()
-    start_ui(cfg, run_name)
+    start_ui(cfg, run_name, who)
 
-jobs = job_runner().jobs()
+jobs = job_runner().jobs(owner=who)
 if jobs:
     ids = [j.id for j in jobs]
+    names = {j.name: j.id for j in jobs}
     active = [j.id for j in jobs if j.status in ACTIVE]
+    restore("train_watch", lambda raw: names[one_of(list(names))(raw)], "the run to watch", url_key="run")
     default = st.session_state.get("train_job") or (active[0] if active else ids[0])
     labels = {j.id: j.name for j in jobs}  # no status here: it is drawn outside the live fragment and would go stale
-    chosen = st.selectbox("Run to watch", ids, index=ids.index(default) if default in ids else 0,
+    chosen = st.selectbox("Your run to watch", ids, index=ids.index(default) if default in ids else 0,
                           format_func=labels.get, key="train_watch")
     st.session_state.train_job = chosen
+    remember("run", labels[chosen])
     monitor_ui(chosen)
-    with st.expander(f"All runs ({len(jobs)})"):
-        runs_table_ui(jobs)
+    download_ui(job_runner().get(chosen))
 else:
-    st.info("No runs yet. The quick preset trains the course model in about a minute.")
+    st.info(f"No runs of yours yet ({who}). The quick preset trains the course model in about a minute.")
+with st.expander("All runs"):
+    everyone = bound("train_everyone", boolean, lambda: st.toggle(
+        "Every student's runs", key="train_everyone", help="For the teacher: the runs of the whole class."))
+    runs_table_ui(who, everyone)
+with st.expander("Share models"):
+    import_ui(who)

@@ -19,8 +19,12 @@ TIMEOUT = 60
 METRICS = ["Digit PSNR", "Clothing PSNR", "Digit SSIM", "Clothing SSIM"]
 
 
-def run_page(page: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT).run()
+def run_page(page: str, **query: str) -> AppTest:
+    """Run ``page`` as a browser opening it with ``query`` in its address would."""
+    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -227,39 +231,32 @@ LONG_JOB = dict(TINY_JOB, epochs=50, train_limit=2000, lr_schedule="constant")  
 def train_runs(tmp_path, monkeypatch):
     """A runs folder of the test's own (its runs never reach the other tests' pickers), finished runs scored on
     200 test mixtures (all 10,000 take minutes on 2 cores). On teardown every job of the page's runner is
-    stopped and its training thread joined (a torch thread alive at interpreter exit aborts the process)."""
-    import threading
-
+    stopped and its worker process waited for."""
     import streamlit as st
 
     from lab_ui.common import job_runner
-    from vae_core.core.jobs import ACTIVE
 
     root = tmp_path / "train-runs"
     monkeypatch.setenv("VAE_RUNS_DIR", str(root))
     monkeypatch.setenv("VAE_JOB_EVAL_LIMIT", "200")
     yield root
     runner = job_runner()  # the page's runner (cached per runs folder, which is still set here)
-    jobs = runner.jobs()
-    for job in jobs:
-        if job.status in ACTIVE:
-            runner.stop(job.id)
-    for job in jobs:
-        runner.wait(job.id, timeout=JOB_WAIT_S)
-    for thread in threading.enumerate():
-        if thread.name in {f"train-{job.id}" for job in jobs}:
-            thread.join(JOB_WAIT_S)
+    runner.close(stop_jobs=True, timeout=JOB_WAIT_S)
+    assert not runner._live, "a worker process did not end"
     st.cache_resource.clear()
     st.cache_data.clear()
 
 
-def submit_job(**config):
-    """Start a job the way another session would: through the server's shared runner."""
+WHO = "ada"  # the student the train page tests are
+
+
+def submit_job(owner: str = WHO, **config):
+    """Start a job the way another session of ``owner`` would: through the server's shared runner."""
     from lab_ui.common import job_runner
     from vae_core.image.task import TrainConfig
 
     runner = job_runner()
-    return runner, runner.submit(TrainConfig(**config))
+    return runner, runner.submit(TrainConfig(**config), owner=owner)
 
 
 def wait_for(predicate, what: str):
@@ -276,7 +273,7 @@ def watched_header(at: AppTest) -> str:
 
 
 def test_train_page_renders_presets(train_runs):
-    at = run_page(TRAIN_PAGE)
+    at = run_page(TRAIN_PAGE, who=WHO)
     assert [t.value for t in at.title] == ["Train"]
     assert at.radio(key="train_preset").value == "quick"
     assert at.radio(key="train_preset").options == ["quick (≈ 1 min)", "full (≈ 10 min)"]
@@ -285,7 +282,7 @@ def test_train_page_renders_presets(train_runs):
     assert at.number_input(key="train_epochs_quick").value == 4
     assert at.number_input(key="train_budget_quick").value == 75
     assert at.select_slider(key="train_beta_quick").value == 1.0
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("No runs of yours yet (ada)" in i.value for i in at.info)
 
     at.radio(key="train_preset").set_value("full").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -299,7 +296,7 @@ def test_train_page_renders_presets(train_runs):
 def test_train_page_shows_a_running_job_and_stops_it(train_runs):
     runner, job_id = submit_job(**LONG_JOB)
     wait_for(lambda: runner.get(job_id).history.get("epoch"), "the first epoch")  # a best model exists
-    at = run_page(TRAIN_PAGE)
+    at = run_page(TRAIN_PAGE, who=WHO)
     assert at.selectbox(key="train_watch").value == job_id
     assert watched_header(at).endswith(" · running")
     (bar,) = at.get("progress")
@@ -320,12 +317,13 @@ def test_finished_run_joins_the_checkpoint_picker(train_runs):
     runner, job_id = submit_job(**TINY_JOB)
     job = runner.wait(job_id, timeout=JOB_WAIT_S)
     assert job.status == "done"
-    at = run_page(TRAIN_PAGE)
+    at = run_page(TRAIN_PAGE, who=WHO)
     assert watched_header(at) == f"**{job.name}** · done"
     (success,) = at.success
     assert "Finished in" in success.value and job.name in success.value
     (table,) = at.dataframe
-    assert list(table.value["status"]) == ["done"] and list(table.value["epochs"]) == [2]
+    assert list(table.value["status"]) == ["done"] and list(table.value["epochs"]) == ["2.00 of 2"]
+    assert list(table.value["student"]) == [WHO]
 
     image = run_page("pages/image_separation.py")
     assert f"{job.name} (user)" in image.sidebar.selectbox(key="checkpoint_select").options
@@ -336,7 +334,7 @@ def test_failed_run_shows_its_message(train_runs, tmp_path, monkeypatch):
     runner, job_id = submit_job(**TINY_JOB)
     job = runner.wait(job_id, timeout=JOB_WAIT_S)
     assert job.status == "failed"
-    at = run_page(TRAIN_PAGE)
+    at = run_page(TRAIN_PAGE, who=WHO)
     assert watched_header(at).endswith(" · failed")
     (error,) = at.error
     assert error.value == job.message and "train-images-idx3-ubyte.gz" in error.value
@@ -345,7 +343,7 @@ def test_failed_run_shows_its_message(train_runs, tmp_path, monkeypatch):
 def test_start_button_watches_the_new_run_and_its_stop_cancels_it(train_runs):
     from lab_ui.common import job_runner
 
-    at = run_page(TRAIN_PAGE)
+    at = run_page(TRAIN_PAGE, who=WHO)
     at.number_input(key="train_epochs_quick").set_value(1)
     at.number_input(key="train_budget_quick").set_value(10)
     at.text_input(key="train_name_quick").set_value("first")
@@ -378,7 +376,7 @@ def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
     """Task "audio": the form builds an AudioTrainConfig, the job trains on MIR-1K, the finished run is scored on
     two test clips and joins the Audio separation page's picker."""
     monkeypatch.setenv("VAE_JOB_AUDIO_EVAL_CLIPS", "2")
-    at = run_page(TRAIN_PAGE)
+    at = run_page(TRAIN_PAGE, who=WHO)
     at.selectbox(key="train_task").set_value("audio").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.select_slider(key="audio_train_beta").value == 0.01

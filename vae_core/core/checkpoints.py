@@ -20,7 +20,11 @@ import hashlib
 import json
 import os
 import platform
+import io
+import re
+import shutil
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +185,86 @@ def training_meta(task: str, cfg: Any, history: dict[str, Any], best_epoch: int,
     }
     meta.update(extra or {})
     return meta
+
+
+# --------------------------------------------------------------------------- sharing a run as one file
+
+BUNDLE_SUFFIX = ".vaelab.zip"
+MAX_BUNDLE_MB = 200  # the largest shipped model is a few MB; this leaves room and refuses anything absurd
+_WEIGHTS_NAME = re.compile(r"^weights-[0-9a-f]{16}\.safetensors$")
+
+
+def export_bundle(folder: Path) -> bytes:
+    """A checkpoint as one file to share: a zip of its sidecar and weights (no code, no pickles), verified first."""
+    folder = Path(folder)
+    _model, meta = load_model(folder)  # never share a damaged checkpoint
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.write(folder / SIDECAR, SIDECAR)
+        zf.write(folder / meta["weights"], meta["weights"])
+    return buffer.getvalue()
+
+
+def _bundle_error(what: str) -> CheckpointError:
+    return CheckpointError(f"This file is not a shared VAE Separation Lab model ({what}); export the run again "
+                           f"with its Download button (or `python -m vae_core export RUN`) and import that file.")
+
+
+def import_bundle(data: bytes, root: Path | None = None, name: str | None = None,
+                  owner: str | None = None) -> Path:
+    """Add a shared model (:func:`export_bundle`'s file) to the runs folder ``root`` and return its folder.
+
+    The file is checked like any checkpoint (its description before its weights, the weights against their
+    sha256, their shapes against the model) in a temporary folder; only a checkpoint that loads is renamed into
+    place, under ``name`` (default: its own name), made unique. ``owner`` becomes its owner (the importing
+    student; the original one is kept as ``trained_by``).
+    """
+    root = Path(root) if root else runs_dir()
+    if len(data) > MAX_BUNDLE_MB * 1_000_000:
+        raise _bundle_error(f"it is larger than {MAX_BUNDLE_MB} MB")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise _bundle_error("it is not a zip file") from None
+    with zf:
+        infos = zf.infolist()
+        names = sorted(i.filename for i in infos)
+        weights = [n for n in names if _WEIGHTS_NAME.match(n)]
+        if len(infos) != 2 or SIDECAR not in names or len(weights) != 1:
+            raise _bundle_error(f"it must hold exactly {SIDECAR} and one weights file, not {names[:5]}")
+        if sum(i.file_size for i in infos) > MAX_BUNDLE_MB * 1_000_000:
+            raise _bundle_error(f"it unpacks to more than {MAX_BUNDLE_MB} MB")
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".import-", dir=root))
+        try:
+            for n in names:  # only the two checked names, written by us: no path from the archive is used
+                try:
+                    (staging / n).write_bytes(zf.read(n))
+                except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
+                    raise _bundle_error(f"it is damaged: {exc}") from None
+            try:
+                _model, meta = load_model(staging)
+            except CheckpointError as exc:
+                why = str(exc).split(": ", 1)[-1].split(";")[0].rstrip(".")
+                raise CheckpointError(f"The shared model was refused: {why}; ask whoever shared it to export it "
+                                      "again.") from None
+            if meta.get("weights") != weights[0]:
+                raise _bundle_error("its sidecar names another weights file")
+            base = re.sub(r"[^a-z0-9]+", "-", (name or str(meta.get("name") or "shared")).lower()).strip("-")[:60]
+            base = base or "shared"
+            target, n = root / base, 2
+            while target.exists():
+                target, n = root / f"{base}-{n}", n + 1
+            fields: dict[str, Any] = {"name": target.name, "imported": _dt.datetime.now(_dt.timezone.utc)
+                                      .isoformat(timespec="seconds")}
+            if owner:
+                fields.update(owner=owner, trained_by=meta.get("owner", ""))
+            update_sidecar(staging, **fields)
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return target
 
 
 # --------------------------------------------------------------------------- registry

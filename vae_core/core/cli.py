@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from vae_core.core.bench import bench_latent
-from vae_core.core.checkpoints import list_checkpoints, runs_dir, update_sidecar
+from vae_core.core.checkpoints import (BUNDLE_SUFFIX, atomic_write_bytes, export_bundle, import_bundle, list_checkpoints,
+                                      resolve_checkpoint, runs_dir, update_sidecar)
 from vae_core.core.data import data_root
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
@@ -190,6 +191,25 @@ def cmd_data(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    folder = resolve_checkpoint(args.checkpoint)
+    out = Path(args.out) if args.out else Path(folder.name.replace("/", "-") + BUNDLE_SUFFIX)
+    atomic_write_bytes(out, export_bundle(folder))
+    print(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB): import it with `python -m vae_core import {out}` or "
+          "the Train page's Import.")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise LabError(f"Cannot read {args.file} ({exc.strerror}); give the path of a {BUNDLE_SUFFIX} file.") from None
+    folder = import_bundle(data, name=args.name)
+    print(f"Imported as {folder.name} ({folder}); every checkpoint picker lists it.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m vae_core", description="VAE Separation Lab command line.")
     p.add_argument("--data-dir", type=Path, default=None, help="dataset folder (default: $VAE_DATA_DIR or the user cache)")
@@ -219,6 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list shipped and user checkpoints")
     ls.set_defaults(func=cmd_list)
+
+    x = sub.add_parser("export", help="write a checkpoint as one file to share (a zip of weights and sidecar)")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", default=None, help=f"the file to write (default: NAME{BUNDLE_SUFFIX})")
+    x.set_defaults(func=cmd_export)
+
+    im = sub.add_parser("import", help="add a shared model file to your runs (verified first)")
+    im.add_argument("file")
+    im.add_argument("--name", default=None, help="name of the run (default: the model's own)")
+    im.set_defaults(func=cmd_import)
 
     d = sub.add_parser("data", help="check or download the datasets")
     d.add_argument("action", choices=["status", "download"])

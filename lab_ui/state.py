@@ -1,0 +1,192 @@
+"""Page state in the URL, and who the student is.
+
+Every page keeps its choices in the address (``?checkpoint=image-conv&weight=0.3…``), so that copying the address
+reproduces the view and a reload keeps it. :func:`bound` wraps a keyed widget: before the widget is drawn, a value
+from the URL is checked like a typed one (a bad one is refused with one sentence and the default is shown), and
+after it the widget's value is written back to the URL.
+
+The student's name (``?who=…``) follows them across pages and reloads; runs they start are theirs.
+"""
+from __future__ import annotations
+
+import secrets
+import urllib.parse
+from typing import Any, Callable, Sequence, TypeVar
+
+import streamlit as st
+
+from vae_core.core.errors import ConfigError
+from vae_core.core.jobs import check_owner
+
+T = TypeVar("T")
+Parser = Callable[[str], Any]
+WHO = "who"
+
+
+class BadValue(ValueError):
+    """A URL value a widget cannot take; its message says what it may be."""
+
+
+# --------------------------------------------------------------------------- parsers (raise BadValue)
+
+def int_in(lo: int, hi: int) -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise BadValue(f"a whole number from {lo} to {hi}")
+        return value
+    return parse
+
+
+def float_in(lo: float, hi: float) -> Parser:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:  # NaN fails both comparisons
+            raise BadValue(f"a number from {lo:g} to {hi:g}")
+        return value
+    return parse
+
+
+def one_of(options: Sequence[Any]) -> Parser:
+    by_text = {_fmt(o): o for o in options}
+
+    def parse(raw: str) -> Any:
+        if raw not in by_text:
+            shown = ", ".join(list(by_text)[:8]) + ("…" if len(by_text) > 8 else "")
+            raise BadValue(f"one of {shown}")
+        return by_text[raw]
+    return parse
+
+
+def some_of(options: Sequence[Any]) -> Parser:
+    single = one_of(options)
+
+    def parse(raw: str) -> list[Any]:
+        return [single(part) for part in raw.split(",") if part != ""]
+    return parse
+
+
+def text(max_chars: int) -> Parser:
+    def parse(raw: str) -> str:
+        if len(raw) > max_chars or not raw.isprintable():
+            raise BadValue(f"at most {max_chars} printable characters")
+        return raw
+    return parse
+
+
+def boolean(raw: str) -> bool:
+    if raw not in ("0", "1"):
+        raise BadValue("0 or 1")
+    return raw == "1"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_fmt(v) for v in value)
+    return str(value)
+
+
+# --------------------------------------------------------------------------- URL <-> widgets
+
+def restore(key: str, parse: Parser, label: str | None = None, url_key: str | None = None) -> None:
+    """Give the widget ``key`` the URL's value (under ``url_key``, by default ``key``), when the URL has one and
+    the widget has not been drawn yet in this visit of the page; a value that ``parse`` refuses is reported in one
+    sentence and left out."""
+    url_key = url_key or key
+    raw = st.query_params.get(url_key)
+    if raw is None or key in st.session_state:
+        return
+    try:
+        st.session_state[key] = parse(raw)
+    except BadValue as exc:
+        del st.query_params[url_key]
+        st.warning(f"The link's value {raw!r} for {label or key} is not valid (it must be {exc}); showing the "
+                   "default instead.", icon=":material/link_off:")
+
+
+def remember(key: str, value: Any) -> None:
+    """Write a widget's value to the URL."""
+    text = _fmt(value)
+    if st.query_params.get(key) != text:
+        st.query_params[key] = text
+
+
+def bound(key: str, parse: Parser, draw: Callable[[], T], label: str | None = None) -> T:
+    """Draw the widget ``key`` (``draw`` makes it) with its value restored from and remembered in the URL."""
+    restore(key, parse, label)
+    value = draw()
+    remember(key, value)
+    return value
+
+
+def forget(*keys: str) -> None:
+    """Drop keys from the URL (a control that is not shown now)."""
+    for key in keys:
+        if key in st.query_params:
+            del st.query_params[key]
+
+
+def page_link() -> str:
+    """The address of this view, with its state."""
+    base = (st.context.url or "").split("?")[0]
+    query = urllib.parse.urlencode(st.query_params.to_dict())
+    return f"{base}?{query}" if query else base
+
+
+def copy_link_ui() -> None:
+    """A "Copy link" control: the address of this view, with a copy button, to paste into chat or a slide."""
+    with st.sidebar.popover("Copy link", icon=":material/link:", width="stretch"):
+        st.caption("This address opens this page as you see it now (model, choices, sliders).")
+        st.code(page_link(), language=None, wrap_lines=True)
+
+
+# --------------------------------------------------------------------------- who the student is
+
+def student() -> str:
+    """The student's name: from the URL (``?who=``), else the session's, else a new guest name; kept in the URL
+    so that a reload or a copied link keeps it."""
+    who = st.session_state.get(WHO)
+    raw = st.query_params.get(WHO)
+    if raw is not None and raw != who:
+        try:
+            who = check_owner(raw)
+        except ConfigError as exc:
+            st.warning(f"The link's name is not valid: {exc}", icon=":material/person_off:")
+            who = None
+    if not who:
+        who = f"guest-{secrets.token_hex(2)}"
+    st.session_state[WHO] = who
+    remember(WHO, who)
+    return who
+
+
+def _rename() -> None:
+    raw = st.session_state.get("who_input", "")
+    try:
+        st.session_state[WHO] = check_owner(raw)
+    except ConfigError as exc:
+        st.session_state["who_error"] = str(exc)
+    else:
+        st.query_params[WHO] = st.session_state[WHO]
+
+
+def student_ui() -> str:
+    """Sidebar: who you are (your runs follow this name), with a field to change it."""
+    who = student()
+    with st.sidebar.popover(f"You: {who}", icon=":material/person:", width="stretch"):
+        st.text_input("Your name", value=who, max_chars=40, key="who_input", on_change=_rename,
+                      help="Your training runs are listed under this name. Keep it to find them again, on any "
+                           "computer: it is part of the page's address.")
+        if error := st.session_state.pop("who_error", None):
+            st.error(error)
+    return who

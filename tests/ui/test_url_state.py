@@ -1,0 +1,146 @@
+"""Page state in the URL (set, reload, same view; tampered values refused) and who the student is, across
+reloads. A "reload" is a new AppTest session opened with the address the previous one left."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.app_fixtures import REPO, app_env, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
+
+TIMEOUT = 90
+
+
+@pytest.fixture(autouse=True)
+def _app_env(app_env):  # noqa: F811
+    """Every test here sees the app tests' runs folder (with checkpoints) as VAE_RUNS_DIR."""
+
+
+def open_page(page: str, query: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def address(at: AppTest) -> dict[str, str]:
+    """The query of the page's address now (what "Copy link" gives and a reload opens)."""
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def link_warnings(at: AppTest) -> list[str]:
+    """What the page says about values of its address it refused."""
+    return [w.value for w in at.warning if w.value.startswith("The link's")]
+
+
+def reload(page: str, at: AppTest) -> AppTest:
+    again = open_page(page, address(at))
+    assert not link_warnings(again), link_warnings(again)  # the page's own address is always valid
+    return again
+
+
+# --------------------------------------------------------------------------- every page: set, reload, same view
+
+def test_image_page_round_trip(image_checkpoint):  # noqa: F811
+    page = "pages/image_separation.py"
+    at = open_page(page, {"who": "ada"})
+    at.radio(key="digit_mode").set_value("index").run()
+    at.number_input(key="digit_index").set_value(42).run()
+    at.slider(key="weight").set_value(0.3).run()
+    at.toggle(key="project").set_value(False).run()
+    at.slider(key="batch_n").set_value(5).run()
+    at.button(key="prior_new").click().run()
+    images = [img.value for img in at.get("image")]
+    assert address(at)["weight"] == "0.3" and address(at)["digit_index"] == "42"
+    again = reload(page, at)
+    assert again.radio(key="digit_mode").value == "index" and again.number_input(key="digit_index").value == 42
+    assert again.slider(key="weight").value == 0.3 and again.toggle(key="project").value is False
+    assert again.slider(key="batch_n").value == 5 and again.session_state["prior_seed"] == 1
+    assert again.sidebar.selectbox(key="checkpoint_select").value == at.sidebar.selectbox(
+        key="checkpoint_select").value
+    assert [m.value for m in again.metric] == [m.value for m in at.metric]
+    assert [img.value for img in again.get("image")] == images  # the very same pictures
+
+
+def test_image_page_refuses_tampered_values(image_checkpoint):  # noqa: F811
+    at = open_page("pages/image_separation.py", {"weight": "7", "digit_mode": "guess", "noise": "nan",
+                                                 "checkpoint": "../../etc/passwd"})
+    warnings = link_warnings(at)
+    assert len(warnings) == 4, warnings
+    assert any("'7'" in w and "number from 0.05 to 0.95" in w for w in warnings)
+    assert any("'guess'" in w and "one of class, index, random" in w for w in warnings)
+    assert any("'../../etc/passwd'" in w and "the checkpoint" in w for w in warnings)
+    assert at.slider(key="weight").value == 0.5 and at.radio(key="digit_mode").value == "class"
+    assert at.slider(key="noise").value == 0.0
+    assert address(at)["weight"] == "0.5"  # the address now names what is shown
+
+
+def test_latent_explorer_round_trip_keeps_the_latent_point(image_checkpoint):  # noqa: F811
+    page = "pages/latent_explorer.py"
+    at = open_page(page, {"who": "ada"})
+    at.button(key="lx_prior").click().run()
+    at.slider(key="lx_trav_span").set_value(2.0).run()
+    at.number_input(key="lx_interp_b").set_value(7).run()
+    z = address(at)["z"]
+    assert len(z.split(",")) == 2 * image_checkpoint.meta["model_config"]["latent_dim"]
+    again = reload(page, at)
+    assert address(again)["z"] == z
+    assert again.slider(key="lx_trav_span").value == 2.0 and again.number_input(key="lx_interp_b").value == 7
+    assert [img.value for img in again.get("image")] == [img.value for img in at.get("image")]
+    bad = open_page(page, {"z": "1,2,3"})
+    assert len(link_warnings(bad)) == 1 and "comma-separated numbers" in link_warnings(bad)[0]
+
+
+def test_audio_page_round_trip(audio_checkpoint):  # noqa: F811
+    page = "pages/audio_separation.py"
+    at = open_page(page, {"who": "ada"})
+    clips = at.selectbox(key="audio_clip").options
+    at.selectbox(key="audio_clip").set_value(clips[3]).run()
+    at.slider(key="audio_snr").set_value(-4.0).run()
+    again = reload(page, at)
+    assert again.selectbox(key="audio_clip").value == clips[3] and again.slider(key="audio_snr").value == -4.0
+    bad = open_page(page, {"audio_clip": "nobody_1_01", "audio_snr": "x"})
+    assert len(link_warnings(bad)) == 2 and bad.selectbox(key="audio_clip").value == clips[0]
+
+
+def test_beta_lab_round_trip():
+    page = "pages/beta_lab.py"
+    at = open_page(page, {"who": "ada"})
+    at.toggle(key="bl_log").set_value(False).run()
+    at.slider(key="bl_n").set_value(4).run()
+    latents = at.multiselect(key="bl_latents").options
+    at.multiselect(key="bl_latents").set_value([int(latents[0]), int(latents[-1])]).run()
+    again = reload(page, at)
+    assert again.toggle(key="bl_log").value is False and again.slider(key="bl_n").value == 4
+    assert again.multiselect(key="bl_latents").value == at.multiselect(key="bl_latents").value
+    bad = open_page(page, {"bl_latents": "2,999"})
+    assert len(link_warnings(bad)) == 1 and "latent sizes" in link_warnings(bad)[0]
+
+
+def test_train_page_keeps_the_form_and_refuses_bad_values(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path / "runs"))
+    page = "pages/train.py"
+    at = open_page(page, {"who": "ada"})
+    at.radio(key="train_preset").set_value("full").run()
+    at.text_input(key="train_name_full").set_value("my big run").run()
+    at.select_slider(key="train_beta_full").set_value(4.0).run()
+    again = reload(page, at)
+    assert again.radio(key="train_preset").value == "full"
+    assert again.text_input(key="train_name_full").value == "my big run"
+    assert again.select_slider(key="train_beta_full").value == 4.0
+    bad = open_page(page, {"train_preset": "full", "train_epochs_full": "100000", "train_beta_full": "3"})
+    assert len(link_warnings(bad)) == 2 and bad.number_input(key="train_epochs_full").value == 10
+
+
+# --------------------------------------------------------------------------- who the student is
+
+def test_a_student_gets_a_name_that_survives_a_reload():
+    at = open_page("app.py", {})
+    who = address(at)["who"]
+    assert who.startswith("guest-")
+    assert address(reload("app.py", at))["who"] == who
+    assert address(open_page("app.py", {"who": "ada"}))["who"] == "ada"
+    bad = open_page("app.py", {"who": "<script>"})
+    assert len(link_warnings(bad)) == 1 and "name" in link_warnings(bad)[0]
+    assert address(bad)["who"].startswith("guest-")
