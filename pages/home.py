@@ -4,6 +4,9 @@ import streamlit as st
 from lab_ui.common import checkpoint_picker_ui
 from vae_core.core.data import data_root
 from vae_core.image.data import dataset_status
+from lab_ui.shell import leave_folder_mode
+
+leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
 st.title("VAE Separation Lab")
 st.markdown(

@@ -15,6 +15,9 @@ from vae_core import LabError
 from vae_core.core.checkpoints import BUNDLE_SUFFIX, export_bundle, import_bundle
 from vae_core.core.jobs import ACTIVE, JobState
 from vae_core.core.registry import get_task, tasks
+from lab_ui.shell import leave_folder_mode
+
+leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
 
 

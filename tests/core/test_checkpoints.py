@@ -239,3 +239,76 @@ def test_resolve_checkpoint(runs_dir, model_factory, tmp_path):
 def test_runs_dir_is_isolated(runs_dir):
     assert ckpt.runs_dir() == runs_dir.resolve()
     assert Path.home() not in ckpt.runs_dir().parents
+
+
+# --------------------------------------------------------------------------- sharing a run as one file
+
+def _tiny_checkpoint(folder: Path):
+    from conftest import make_model
+
+    model = make_model("mlp")
+    save_checkpoint(folder, model, {"task": "image", "name": folder.name})
+    return model
+
+
+def test_a_run_shared_as_one_file_imports_and_loads_the_same_model(tmp_path):
+    import io
+    import zipfile
+
+    from vae_core.core.checkpoints import export_bundle, import_bundle, load_model, read_sidecar
+
+    folder = tmp_path / "teacher" / "course-model"
+    original = _tiny_checkpoint(folder)
+    data = export_bundle(folder)
+    assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist())[0] == "checkpoint.json"
+    root = tmp_path / "student-runs"
+    first = import_bundle(data, root, owner="ada")
+    second = import_bundle(data, root, name="Teacher's model")
+    assert first.name == "course-model" and first.parent == root
+    assert second.name == "teacher-s-model"
+    for imported in (first, second):
+        model, meta = load_model(imported)
+        for a, b in zip(model.state_dict().values(), original.state_dict().values()):
+            assert torch.equal(a, b)
+    assert read_sidecar(first)["owner"] == "ada" and "imported" in read_sidecar(first)
+    assert import_bundle(data, root).name != first.name  # never overwrites: a new name
+    assert not [p for p in root.iterdir() if p.name.startswith(".import-")]  # no staging left behind
+
+
+@pytest.mark.parametrize("tamper", ["weights", "sidecar-kind", "extra-member", "not-zip", "path-traversal"])
+def test_a_tampered_shared_file_is_refused_with_one_sentence(tmp_path, tamper):
+    import io
+    import json as _json
+    import zipfile
+
+    from vae_core.core.checkpoints import export_bundle, import_bundle
+    from vae_core.core.errors import CheckpointError
+
+    folder = tmp_path / "run"
+    _tiny_checkpoint(folder)
+    zf = zipfile.ZipFile(io.BytesIO(export_bundle(folder)))
+    members = {n: zf.read(n) for n in zf.namelist()}
+    weights = next(n for n in members if n.startswith("weights-"))
+    if tamper == "weights":
+        blob = bytearray(members[weights])
+        blob[-5] ^= 0xFF
+        members[weights] = bytes(blob)
+    elif tamper == "sidecar-kind":
+        meta = _json.loads(members["checkpoint.json"])
+        meta["kind"] = "rnn"
+        members["checkpoint.json"] = _json.dumps(meta).encode()
+    elif tamper == "extra-member":
+        members["run.py"] = b"import os"
+    elif tamper == "path-traversal":
+        members["../../checkpoint.json"] = members.pop("checkpoint.json")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for name, blob in members.items():
+            out.writestr(name, blob)
+    data = b"PK not a zip" if tamper == "not-zip" else buffer.getvalue()
+    root = tmp_path / "runs"
+    with pytest.raises(CheckpointError) as info:
+        import_bundle(data, root)
+    message = str(info.value)
+    assert message.endswith(".") and message.count(". ") == 0, message
+    assert not root.exists() or not any(root.iterdir())  # nothing half-imported

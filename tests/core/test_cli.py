@@ -131,3 +131,21 @@ def test_unwritable_output_folder_is_one_sentence(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and str(blocker) in lines[-1]
+
+
+def test_export_then_import_a_run_and_refuse_a_damaged_file(tmp_path, monkeypatch, capsys):
+    from vae_core.core.cli import main
+
+    monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path / "runs"))
+    bundle = tmp_path / "shared.vaelab.zip"
+    assert main(["export", "image-mlp", "--out", str(bundle)]) == 0
+    assert bundle.is_file() and "Wrote" in capsys.readouterr().out
+    assert main(["import", str(bundle), "--name", "From the teacher"]) == 0
+    assert "Imported as from-the-teacher" in capsys.readouterr().out
+    assert main(["eval", "from-the-teacher", "--limit", "20", "--json"]) == 0  # a working checkpoint
+    damaged = tmp_path / "damaged.vaelab.zip"
+    damaged.write_bytes(bundle.read_bytes()[:-100])
+    assert main(["import", str(damaged)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.strip().endswith(".") and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["from-the-teacher"]

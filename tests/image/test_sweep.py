@@ -101,7 +101,7 @@ def beta_lab(tiny_sweep, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("VAE_RUNS_DIR", str(tiny_sweep))
-    at = AppTest.from_file(str(ROOT / "pages/beta_lab.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "pages/beta-lab.py"), default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
     at.selectbox(key="bl_group").set_value("sweep: tiny-sweep").run()
     at.multiselect(key="bl_latents").set_value([2, 4]).run()

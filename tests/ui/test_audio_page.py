@@ -15,8 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from ui.app_fixtures import REPO, app_runs_dir, audio_checkpoint  # noqa: F401
 
-PAGE = str(REPO / "pages/audio_separation.py")
-EXPLORER = str(REPO / "pages/latent_explorer.py")
+PAGE = str(REPO / "pages/audio-separation.py")
+EXPLORER = str(REPO / "pages/latent-explorer.py")
 TIMEOUT = 180
 
 

@@ -5,6 +5,7 @@ skips, without it. A screenshot of the image page is saved to test-artifacts/ fo
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -44,12 +45,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def streamlit_server(image_checkpoint, audio_checkpoint, app_runs_dir, tmp_path_factory):  # noqa: F811
-    """`streamlit run app.py` on a free local port; yields (base URL, log file); always terminated."""
+@contextlib.contextmanager
+def serve_app(env: dict[str, str], log_path: Path):
+    """`streamlit run app.py` on a free local port, started now; yields (base URL, process); always terminated."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {**os.environ, "VAE_RUNS_DIR": str(app_runs_dir)}  # VAE_DATA_DIR comes from conftest
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            # Edits elsewhere in the working tree must not pop up "File change" prompts mid-test.
@@ -66,7 +65,7 @@ def streamlit_server(image_checkpoint, audio_checkpoint, app_runs_dir, tmp_path_
                 pytest.fail(f"streamlit did not answer its health check in {STARTUP_TIMEOUT} s:\n"
                             f"{log_path.read_text()}")
             time.sleep(0.5)
-        yield base, log_path, proc
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -75,6 +74,15 @@ def streamlit_server(image_checkpoint, audio_checkpoint, app_runs_dir, tmp_path_
             proc.kill()
             proc.wait()
         print(log_path.read_text(errors="replace"))  # shown by pytest when a test failed
+
+
+@pytest.fixture(scope="module")
+def streamlit_server(image_checkpoint, audio_checkpoint, app_runs_dir, tmp_path_factory):  # noqa: F811
+    """The app on a free local port for this module's tests; yields (base URL, log file, process)."""
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {**os.environ, "VAE_RUNS_DIR": str(app_runs_dir)}  # VAE_DATA_DIR comes from conftest
+    with serve_app(env, log_path) as (base, proc):
+        yield base, log_path, proc
 
 
 @pytest.fixture(scope="module")
@@ -293,3 +301,36 @@ def _wait_until_idle(page) -> None:
     page.wait_for_timeout(300)
     expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0)
 
+
+
+def test_deep_links_as_a_cold_servers_first_requests_open_their_page_without_a_modal(
+        browser, image_checkpoint, app_runs_dir, tmp_path):  # noqa: F811
+    """Two students open a deep link with page state at once, as the very first requests of a fresh server:
+    each sees the page with the app's own navigation and the link's state, no "Page not found", and the
+    browser fetches nothing from outside the server (the page icon is local)."""
+    env = {**os.environ, "VAE_RUNS_DIR": str(app_runs_dir)}
+    with serve_app(env, tmp_path / "cold.log") as (base, _proc):
+        link = f"{base}/image-separation?who=ada&weight=0.3&digit_mode=index&digit_index=42"
+        pages, outside = [], []
+        for _ in range(2):
+            page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not
+                    r.url.startswith("data:") else None)
+            pages.append(page)
+        for page in pages:  # both navigations start before either page has rendered
+            page.goto(link, wait_until="commit")
+        for i, page in enumerate(pages):
+            page.get_by_text("Separated digit", exact=False).first.wait_for(timeout=UI_TIMEOUT)
+            page.wait_for_timeout(1500)  # a late "Page not found" dialog would show by now
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"cold-deep-link-{i}.png"), full_page=False)
+            assert page.get_by_text("Page not found").count() == 0
+            assert page.get_by_role("heading", name="Image separation").count() == 1
+            nav = page.get_by_test_id("stSidebarNav")
+            assert nav.get_by_text("Latent explorer").count() == 1  # the app's titles, not file names
+            assert nav.get_by_text("latent-explorer").count() == 0 and nav.get_by_text("app", exact=True).count() == 0
+            slider = page.get_by_role("slider", name="Mixing weight w of the digit")
+            assert slider.input_value() == "0.3"
+            assert "who=ada" in page.url and "weight=0.3" in page.url
+            page.context.close()
+        assert not outside, outside

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from ui.app_fixtures import REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint  # noqa: F401
 
-PAGE = str(REPO / "pages/latent_explorer.py")
+PAGE = str(REPO / "pages/latent-explorer.py")
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,7 @@ def _app_env(app_env):  # noqa: F811
 
 @pytest.fixture
 def image_page():
-    return run_page("pages/image_separation.py")
+    return run_page("pages/image-separation.py")
 
 
 # --------------------------------------------------------------------------- app shell and home
@@ -69,7 +69,7 @@ def test_app_runs_and_shows_home_page():
 
 def test_app_navigates_to_image_page():
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/image_separation.py").run()
+    at.switch_page("pages/image-separation.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == ["Image separation"]
     assert [m.label for m in at.metric] == METRICS
@@ -186,7 +186,7 @@ def test_stored_metrics_table(tmp_path, monkeypatch):
     update_sidecar(folder, test_metrics=metrics)
     monkeypatch.setenv("VAE_RUNS_DIR", str(tmp_path))
 
-    at = AppTest.from_file(str(REPO / "pages/image_separation.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(REPO / "pages/image-separation.py"), default_timeout=TIMEOUT).run()
     at.sidebar.selectbox(key="checkpoint_select").set_value("tiny-scored (user)").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "test PSNR" in at.sidebar.caption[0].value
@@ -203,7 +203,7 @@ def test_image_page_without_datasets(tmp_path, monkeypatch):
     try:
         with monkeypatch.context() as mp:
             mp.setenv("VAE_DATA_DIR", str(tmp_path))
-            at = run_page("pages/image_separation.py")
+            at = run_page("pages/image-separation.py")
             assert len(at.error) == 1
             message = at.error[0].value
             assert "t10k-images-idx3-ubyte.gz" in message and str(tmp_path) in message
@@ -313,6 +313,31 @@ def test_train_page_shows_a_running_job_and_stops_it(train_runs):
     assert not at.get("progress") and not [b for b in at.button if b.key == f"stop_{job_id}"]
 
 
+def test_two_sessions_watch_a_run_in_its_own_process_and_one_stops_it(train_runs):
+    import os
+
+    runner, job_id = submit_job(**LONG_JOB)
+    wait_for(lambda: runner.get(job_id).history.get("epoch"), "the first epoch")
+    assert runner.get(job_id).pid not in (None, os.getpid())  # training is not in the server's process
+    first, second = run_page(TRAIN_PAGE, who=WHO), run_page(TRAIN_PAGE, who=WHO)
+    for at in (first, second):
+        assert watched_header(at).endswith(" · running")
+    before = runner.get(job_id).epoch
+    wait_for(lambda: runner.get(job_id).epoch > before, "training to go on while both watch")
+    first.run()
+    second.button(key=f"stop_{job_id}").click().run()
+    assert runner.wait(job_id, timeout=JOB_WAIT_S).status == "stopped"
+    first.run()
+    assert watched_header(first).endswith(" · stopped")
+    assert [w.value for w in first.warning] == ["Stopped; the best model so far was kept."]
+    # Another student sees none of it, until asking for the whole class's runs (the teacher's view).
+    other = run_page(TRAIN_PAGE, who="bob")
+    assert any("No runs of yours yet (bob)" in i.value for i in other.info)
+    other.toggle(key="train_everyone").set_value(True).run()
+    (table,) = other.dataframe
+    assert list(table.value["student"]) == [WHO] and list(table.value["status"]) == ["stopped"]
+
+
 def test_finished_run_joins_the_checkpoint_picker(train_runs):
     runner, job_id = submit_job(**TINY_JOB)
     job = runner.wait(job_id, timeout=JOB_WAIT_S)
@@ -325,8 +350,12 @@ def test_finished_run_joins_the_checkpoint_picker(train_runs):
     assert list(table.value["status"]) == ["done"] and list(table.value["epochs"]) == ["2.00 of 2"]
     assert list(table.value["student"]) == [WHO]
 
-    image = run_page("pages/image_separation.py")
-    assert f"{job.name} (user)" in image.sidebar.selectbox(key="checkpoint_select").options
+    assert [b.label for b in at.get("download_button")] == ["Download this model"]
+    image = run_page("pages/image-separation.py", who=WHO)
+    # The student's own run comes first in every picker, with its status; other students see it as a user run.
+    assert image.sidebar.selectbox(key="checkpoint_select").options[0] == f"{job.name} (yours, done)"
+    other = run_page("pages/image-separation.py", who="bob")
+    assert f"{job.name} (user)" in other.sidebar.selectbox(key="checkpoint_select").options
 
 
 def test_failed_run_shows_its_message(train_runs, tmp_path, monkeypatch):
@@ -402,5 +431,5 @@ def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     (table,) = at.dataframe
     assert list(table.value["task"]) == ["audio"] and table.value["dev NSDR voice (dB)"][0] is not None
-    audio = run_page("pages/audio_separation.py")
-    assert f"{job.name} (user)" in audio.sidebar.selectbox(key="audio_checkpoint_select").options
+    audio = run_page("pages/audio-separation.py", who=WHO)
+    assert audio.sidebar.selectbox(key="audio_checkpoint_select").options[0] == f"{job.name} (yours, {job.status})"

@@ -43,7 +43,7 @@ def reload(page: str, at: AppTest) -> AppTest:
 # --------------------------------------------------------------------------- every page: set, reload, same view
 
 def test_image_page_round_trip(image_checkpoint):  # noqa: F811
-    page = "pages/image_separation.py"
+    page = "pages/image-separation.py"
     at = open_page(page, {"who": "ada"})
     at.radio(key="digit_mode").set_value("index").run()
     at.number_input(key="digit_index").set_value(42).run()
@@ -64,7 +64,7 @@ def test_image_page_round_trip(image_checkpoint):  # noqa: F811
 
 
 def test_image_page_refuses_tampered_values(image_checkpoint):  # noqa: F811
-    at = open_page("pages/image_separation.py", {"weight": "7", "digit_mode": "guess", "noise": "nan",
+    at = open_page("pages/image-separation.py", {"weight": "7", "digit_mode": "guess", "noise": "nan",
                                                  "checkpoint": "../../etc/passwd"})
     warnings = link_warnings(at)
     assert len(warnings) == 4, warnings
@@ -77,7 +77,7 @@ def test_image_page_refuses_tampered_values(image_checkpoint):  # noqa: F811
 
 
 def test_latent_explorer_round_trip_keeps_the_latent_point(image_checkpoint):  # noqa: F811
-    page = "pages/latent_explorer.py"
+    page = "pages/latent-explorer.py"
     at = open_page(page, {"who": "ada"})
     at.button(key="lx_prior").click().run()
     at.slider(key="lx_trav_span").set_value(2.0).run()
@@ -93,7 +93,7 @@ def test_latent_explorer_round_trip_keeps_the_latent_point(image_checkpoint):  #
 
 
 def test_audio_page_round_trip(audio_checkpoint):  # noqa: F811
-    page = "pages/audio_separation.py"
+    page = "pages/audio-separation.py"
     at = open_page(page, {"who": "ada"})
     clips = at.selectbox(key="audio_clip").options
     at.selectbox(key="audio_clip").set_value(clips[3]).run()
@@ -105,7 +105,7 @@ def test_audio_page_round_trip(audio_checkpoint):  # noqa: F811
 
 
 def test_beta_lab_round_trip():
-    page = "pages/beta_lab.py"
+    page = "pages/beta-lab.py"
     at = open_page(page, {"who": "ada"})
     at.toggle(key="bl_log").set_value(False).run()
     at.slider(key="bl_n").set_value(4).run()

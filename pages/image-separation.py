@@ -9,6 +9,9 @@ from lab_ui.state import boolean, bound, float_in, forget, int_in, one_of, remem
 from vae_core import LabError
 from vae_core.image.demo import CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid, load_test_images, prior_samples, separate_pair, tile, upscale
 from vae_core.image.inference import ImageSeparator
+from lab_ui.shell import leave_folder_mode
+
+leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
 
 @st.cache_resource(show_spinner="Loading the test sets…")

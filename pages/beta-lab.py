@@ -12,6 +12,9 @@ from vae_core import LabError
 from vae_core.core.checkpoints import CheckpointInfo
 from vae_core.image.demo import raw_reconstructions, tile
 from vae_core.image.sweep import collapse_row, comparable_runs, run_beta, run_collapse, run_label, run_latent
+from lab_ui.shell import leave_folder_mode
+
+leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
 COLLAPSE_TEXT = """
 **Why posterior collapse happens.** The KL term pulls every posterior q(z|x) towards the prior N(0, I). When β is

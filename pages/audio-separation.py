@@ -15,6 +15,9 @@ from vae_core.audio.demo import (ClipResult, separate_clip, separate_recording, 
                                  spectrogram_db, test_clips)
 from vae_core.core.audio_io import MAX_SECONDS, AudioInputError, read_audio, wav_bytes
 from vae_core.audio.inference import ONE_PASS_OVERLAP, ONE_PASS_SPEEDS
+from lab_ui.shell import leave_folder_mode
+
+leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
 UPLOAD_TYPES = ["wav", "flac", "ogg", "oga", "mp3", "aiff", "aif"]
 
