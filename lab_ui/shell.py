@@ -18,15 +18,16 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 
 def _in_folder_mode() -> bool:
-    """Whether this run is Streamlit's pages-folder mode: its page list holds the main script itself (``app.py``),
-    which the app's own navigation never lists. (The server-wide flag cannot tell: another student's first
+    """Whether this run is Streamlit's pages-folder mode: its page list holds the main script (``app.py``) beside
+    the page files, which the app's own navigation never does. (The server-wide flag cannot tell: another student's first
     visit may have switched it while this run was already under way.)"""
     ctx = get_script_run_ctx()
     if ctx is None:
         return False
     main = Path(ctx.pages_manager.main_script_path).resolve()
-    return any(Path(str(p.get("script_path", ""))).resolve() == main for p in ctx.pages_manager.get_pages().values()
-               if p.get("script_path"))
+    scripts = [Path(str(p["script_path"])).resolve() for p in ctx.pages_manager.get_pages().values()
+               if p.get("script_path")]
+    return len(scripts) > 1 and main in scripts  # one page alone: a page run as its own app (AppTest)
 
 
 def leave_folder_mode() -> None:

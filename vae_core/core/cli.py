@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from vae_core.core.loadtest import bench_serve
 from vae_core.core.bench import bench_latent
 from vae_core.core.checkpoints import (BUNDLE_SUFFIX, atomic_write_bytes, export_bundle, import_bundle, list_checkpoints,
                                       resolve_checkpoint, runs_dir, update_sidecar)
@@ -154,6 +155,8 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.what == "latent":
         names = args.checkpoints or [c.name for c in list_checkpoints() if c.origin == "shipped" and "/" not in c.name]
         report = bench_latent(checkpoints=names)
+    elif args.what == "serve":
+        report = bench_serve(args.sessions, args.minutes)
     else:
         spec = next(s for s in tasks().values() if args.what in s.benches)
         report = spec.benches[args.what](args)
@@ -230,11 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     benches = [name for spec in tasks().values() for name in spec.benches]
     b = sub.add_parser("bench", help="benchmarks: quality, latency and training throughput (they print numbers)")
-    b.add_argument("what", choices=[*benches, "latent"])
+    b.add_argument("what", choices=[*benches, "latent", "serve"])
     b.add_argument("--checkpoints", nargs="+", default=None, help="checkpoints to measure (default: the shipped ones)")
     b.add_argument("--limit", type=positive_int, default=None, help="score on the first N test items")
     b.add_argument("--out", default=None, help="also write the report to this JSON file")
     b.add_argument("--json", action="store_true", help="also print the report as one JSON line, last")
+    b.add_argument("--sessions", type=positive_int, nargs="+", default=[1, 5, 10, 20],
+                   help="serve: class sizes to measure, one after another on one server")
+    b.add_argument("--minutes", type=float, default=0.0,
+                   help="serve: then keep the last class using the app this long, sampling server memory")
     b.set_defaults(func=cmd_bench)
 
     ls = sub.add_parser("list", help="list shipped and user checkpoints")

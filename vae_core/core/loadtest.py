@@ -1,0 +1,211 @@
+"""``bench serve``: a class of students on one server, measured.
+
+Starts the app (``streamlit run app.py``) on a free local port and drives it with the system Chromium (Playwright,
+``/usr/bin/chromium``): for each class size N, N browser sessions open the Image separation page at once, each
+with its own student name, then each moves the mixing-weight slider a few times. It prints first-render and
+slider-to-image latency percentiles, whether any page showed "Page not found", and the server's resident memory.
+With ``--minutes M``, the sessions then keep using the app (sliders, the Latent explorer, page switches) for M
+minutes while the server's memory is sampled every minute: a steady server stays flat.
+
+Browser and server share the machine's cores, as in a class that runs its server on a teacher's laptop; the
+numbers are those of this machine, printed with what it had.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from vae_core.core.errors import LabError
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-renderer-backgrounding",
+                 "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows"]
+APP = Path(__file__).resolve().parents[2] / "app.py"
+PAGE_TIMEOUT_MS = 300_000
+SLIDER_MOVES = 3
+
+
+def process_rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` (MB), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise LabError(f"Cannot read the memory of process {pid}.")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(runs_dir: Path, log: Path) -> tuple[subprocess.Popen, str, float]:
+    """The app on a free port; returns the process, its base URL and the seconds until it answered."""
+    if not APP.is_file():
+        raise LabError(f"bench serve runs the app from a checkout of the project; {APP} is missing.")
+    port = _free_port()
+    env = {**os.environ, "VAE_RUNS_DIR": str(runs_dir)}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    t0 = time.perf_counter()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=APP.parent, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.read().decode().strip() == "ok":
+                    return proc, base, time.perf_counter() - t0
+        except OSError:
+            pass
+        if proc.poll() is not None or time.perf_counter() - t0 > 120:
+            proc.kill()
+            raise LabError(f"The app did not start; its log is {log}.")
+        time.sleep(0.1)
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    ordered = sorted(values)
+    return {"n": len(ordered), "p50": round(statistics.median(ordered), 2),
+            "p95": round(ordered[max(0, int(round(0.95 * len(ordered))) - 1)], 2), "max": round(ordered[-1], 2)}
+
+
+async def _student(browser: Any, base: str, name: str) -> dict[str, Any]:
+    """One student: open the image page, then move the mixing-weight slider; returns their latencies."""
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    result: dict[str, Any] = {"first_render_s": None, "slider_s": [], "page_not_found": False, "error": None}
+    try:
+        t0 = time.perf_counter()
+        await page.goto(f"{base}/image-separation?who={name}", wait_until="commit", timeout=PAGE_TIMEOUT_MS)
+        mixture = page.get_by_role("img").first
+        caption = page.get_by_text("separated digit").first
+        await caption.wait_for(timeout=PAGE_TIMEOUT_MS)
+        result["first_render_s"] = time.perf_counter() - t0
+        result["page_not_found"] = await page.get_by_text("Page not found").count() > 0
+        slider = page.get_by_role("slider", name="Mixing weight w of the digit")
+        for _ in range(SLIDER_MOVES):
+            before = await mixture.get_attribute("src")
+            await slider.focus()
+            t = time.perf_counter()
+            await slider.press("ArrowRight")
+            deadline = t + PAGE_TIMEOUT_MS / 1000
+            while await mixture.get_attribute("src") == before:
+                if time.perf_counter() > deadline:
+                    raise TimeoutError("the image never changed after a slider move")
+                await asyncio.sleep(0.02)
+            result["slider_s"].append(time.perf_counter() - t)
+        result["page"], result["context"] = page, context
+    except Exception as exc:  # noqa: BLE001 - one student's failure is a number of the report, not a crash
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        await context.close()
+    return result
+
+
+async def _keep_using(page: Any, base: str, name: str, until: float) -> int:
+    """Mixed use until ``until``: slider moves, the Latent explorer and back; returns the actions done."""
+    actions = 0
+    while time.perf_counter() < until:
+        try:
+            slider = page.get_by_role("slider", name="Mixing weight w of the digit")
+            await slider.focus()
+            for key in ("ArrowRight", "ArrowLeft"):
+                await slider.press(key)
+                await asyncio.sleep(1.0)
+            await page.goto(f"{base}/latent-explorer?who={name}", timeout=PAGE_TIMEOUT_MS)
+            await page.get_by_text("digit decoder").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            await page.get_by_role("button", name="Sample from the prior").click()
+            await asyncio.sleep(2.0)
+            await page.goto(f"{base}/image-separation?who={name}", timeout=PAGE_TIMEOUT_MS)
+            await page.get_by_text("separated digit").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            actions += 5
+        except Exception:  # noqa: BLE001 - a slow moment; keep going
+            await asyncio.sleep(1.0)
+    return actions
+
+
+async def _run(sizes: list[int], minutes: float, say: Any) -> dict[str, Any]:
+    try:
+        from playwright.async_api import async_playwright  # optional: a test dependency, only this bench needs it
+    except ImportError:
+        raise LabError("bench serve drives Chromium through Playwright: pip install playwright (and install the "
+                       "system Chromium, e.g. apt-get install chromium).") from None
+    if not os.access(CHROMIUM, os.X_OK):
+        raise LabError(f"bench serve needs the system Chromium at {CHROMIUM} (apt-get install chromium).")
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "slider_moves": SLIDER_MOVES, "sizes": {}}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        with tempfile.TemporaryDirectory() as tmp:
+            # Cold start: from launching the server to the Home page drawn in an open browser.
+            t0 = time.perf_counter()
+            proc, base, startup = start_server(Path(tmp) / "runs", Path(tmp) / "server.log")
+            try:
+                home = await browser.new_page()
+                await home.goto(f"{base}/", wait_until="commit", timeout=PAGE_TIMEOUT_MS)
+                await home.get_by_role("heading", name="VAE Separation Lab").wait_for(timeout=PAGE_TIMEOUT_MS)
+                await home.get_by_text("Datasets").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+                report["cold_start_home_s"] = round(time.perf_counter() - t0, 2)
+                report["server_start_s"] = round(startup, 2)
+                await home.close()
+                report["server_rss_mb_idle"] = round(process_rss_mb(proc.pid), 1)
+                say(f"cold start: server answered in {startup:.1f} s, Home page drawn {report['cold_start_home_s']:.1f} "
+                    f"s after launch; server {report['server_rss_mb_idle']:.0f} MB; {os.cpu_count()} CPUs shared by "
+                    "the browser and the server")
+                say(f"{'sessions':>8} {'first render s p50/p95/max':>28} {'slider→image s p50/p95/max':>28} "
+                    f"{'errors':>6} {'not found':>9} {'server MB':>9}")
+                kept: list[dict[str, Any]] = []
+                for n in sizes:
+                    for r in kept:  # the previous class leaves
+                        await r["context"].close()
+                    results = await asyncio.gather(*[_student(browser, base, f"load-{n}-{i}") for i in range(n)])
+                    kept = [r for r in results if r["error"] is None]
+                    first = percentiles([r["first_render_s"] for r in kept])
+                    slider = percentiles([s for r in kept for s in r["slider_s"]])
+                    row = {"first_render_s": first, "slider_to_image_s": slider,
+                           "errors": [r["error"] for r in results if r["error"]],
+                           "page_not_found": sum(r["page_not_found"] for r in results),
+                           "server_rss_mb": round(process_rss_mb(proc.pid), 1)}
+                    report["sizes"][str(n)] = row
+                    say(f"{n:8d} {first['p50']!s:>8} / {first['p95']!s:>6} / {first['max']!s:>6} "
+                        f"{slider['p50']!s:>9} / {slider['p95']!s:>6} / {slider['max']!s:>6} "
+                        f"{len(row['errors']):6d} {row['page_not_found']:9d} {row['server_rss_mb']:9.0f}")
+                if minutes > 0 and kept:
+                    samples = [(0.0, process_rss_mb(proc.pid))]
+                    start = time.perf_counter()
+                    until = start + minutes * 60
+                    use = asyncio.gather(*[_keep_using(r["page"], base, f"use-{i}", until) for i, r in enumerate(kept)])
+                    task = asyncio.ensure_future(use)
+                    while not task.done():
+                        await asyncio.sleep(min(60.0, max(0.1, until - time.perf_counter())))
+                        samples.append((round((time.perf_counter() - start) / 60, 1), process_rss_mb(proc.pid)))
+                        say(f"  {samples[-1][0]:5.1f} min of use by {len(kept)} sessions: server {samples[-1][1]:.0f} MB")
+                    report["use"] = {"minutes": minutes, "sessions": len(kept), "actions": sum(task.result()),
+                                     "rss_mb": [[t, round(m, 1)] for t, m in samples]}
+                for r in kept:
+                    await r["context"].close()
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        await browser.close()
+    return report
+
+
+def bench_serve(sizes: list[int], minutes: float = 0.0, echo: bool = True) -> dict[str, Any]:
+    """Measure the app under ``sizes`` concurrent sessions (one fresh server for the whole run)."""
+    say = print if echo else (lambda *a, **k: None)
+    return asyncio.run(_run(sizes, minutes, say))
