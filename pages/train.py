@@ -49,15 +49,26 @@ def _eta(seconds: float | None) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-@st.fragment(run_every=1.0)
 def monitor_ui(job_id: str) -> None:
-    """Live view of one job, refreshed every second without rerunning the rest of the page."""
+    """Live view of one job: a fragment refreshed every second while the job is queued or running (the rest of the
+    page does not rerun), drawn once when it has ended (a class of finished runs costs the server nothing)."""
+    try:
+        active = job_runner().get(job_id).status in ACTIVE
+    except LabError as exc:
+        st.error(str(exc))
+        return
+    st.fragment(job_view, run_every=1.0 if active else None)(job_id, active)
+
+
+def job_view(job_id: str, was_active: bool) -> None:
     runner = job_runner()
     try:
         job = runner.get(job_id)
     except LabError as exc:
         st.error(str(exc))
         return
+    if was_active and job.status not in ACTIVE:
+        st.rerun()  # it has just ended: draw the page once more, without polling and with its download
     epochs = job.config.get("epochs", 0)
     st.markdown(f"**{job.name}** · {job.status}")
     if job.status == "queued":
@@ -90,6 +101,8 @@ def monitor_ui(job_id: str) -> None:
     if preview is not None:
         st.caption(widgets(job.task).PREVIEW_CAPTION)
         st.image(widgets(job.task).preview_picture(preview), clamp=True)
+    if job.status not in ACTIVE:
+        download_ui(job)
 
 
 def download_ui(job: JobState) -> None:
@@ -120,9 +133,14 @@ def import_ui(who: str) -> None:
     st.success(f"Imported as **{done[uploaded.file_id]}**: it is now in every checkpoint picker, listed first.")
 
 
-@st.fragment(run_every=2.0)
 def runs_table_ui(who: str, everyone: bool) -> None:
-    """Every run of the student (or of everyone), live: status and epochs come from the same snapshot."""
+    """Every run of the student (or of everyone): refreshed every two seconds while one of them is queued or
+    running; status and epochs come from the same snapshot."""
+    active = any(j.status in ACTIVE for j in job_runner().jobs(owner=None if everyone else who))
+    st.fragment(runs_table, run_every=2.0 if active else None)(who, everyone)
+
+
+def runs_table(who: str, everyone: bool) -> None:
     jobs = job_runner().jobs(owner=None if everyone else who)
     rows = []
     for j in jobs:
@@ -162,7 +180,6 @@ if jobs:
     st.session_state.train_job = chosen
     remember("run", labels[chosen])
     monitor_ui(chosen)
-    download_ui(job_runner().get(chosen))
 else:
     st.info(f"No runs of yours yet ({who}). The quick preset trains the course model in about a minute.")
 with st.expander("All runs"):

@@ -3,7 +3,8 @@
 own inference class, and runs as a job."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -160,7 +161,10 @@ def test_a_new_task_trains_saves_lists_and_loads_through_the_core(toy_task, runs
     torch.testing.assert_close(sep.separate(x.mean(1)), result.model.eval()(x.mean(1)).sources)
 
 
-def test_a_new_task_runs_as_a_job_with_its_own_preview_and_scoring(toy_task, tmp_path):
+def test_a_new_task_runs_as_a_job_with_its_own_preview_and_scoring(tmp_path, monkeypatch):
+    # The job trains in a worker process, which learns of the toy task from its plugin module (tests/ on its path).
+    monkeypatch.setitem(registry._TASKS, "toy", replace(TOY, plugin="core.toy_plugin"))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
     runner = LocalJobRunner(root=tmp_path / "runs")
     job_id = runner.submit(ToyTrainConfig(), name="toy job")
     state = runner.wait(job_id, timeout=120)

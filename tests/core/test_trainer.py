@@ -1,5 +1,6 @@
 """Proof that the shared trainer changed no number: one short image run and one short audio run with fixed seeds
-give the same per-epoch histories as the two task-specific training loops did before the restructure
+give the same per-epoch histories (to the last digits a CPU's own kernels decide) as the two task-specific training
+loops did before the restructure
 (``fixtures/histories_before_restructure.json``, written by ``fixtures/record_histories.py`` on the old code)."""
 from __future__ import annotations
 
@@ -22,10 +23,20 @@ def test_histories_equal_the_ones_before_the_restructure(task, config_class):
     history.pop("seconds")
     before = recorded["history"]
     assert set(history) == set(before)
-    # Every loss term, β and epoch count is bit-for-bit the same. The dev-clip NSDR goes through BSS Eval, whose
-    # final filtering moved from scipy's fftconvolve to numpy FFTs after the fixture was made: equal to 1e-12 dB.
-    nsdr = [k for k in before if k.startswith("val_nsdr")]
-    for key in set(before) - set(nsdr):
+    # Epoch counts and β are the same exactly; every loss term to 1e-6 relative. On the machine that recorded the
+    # fixture they are bit-for-bit the same; another CPU (an AMD EPYC with other vector kernels, say) sums the
+    # audio convolutions in another order and moves the 8th digit (NSDR, near 0 dB: by 4e-8 dB). A change of
+    # logic moves far more than that.
+    # The dev-clip NSDR goes through BSS Eval, whose final filtering moved from scipy's fftconvolve to numpy FFTs
+    # after the fixture was made.
+    for key in ("epoch", "beta"):
         assert history[key] == before[key], key
-    for key in nsdr:
-        assert history[key] == pytest.approx(before[key], rel=0, abs=1e-12), key
+    for key in set(before) - {"epoch", "beta"}:
+        assert _flat(history[key]) == pytest.approx(_flat(before[key]), rel=1e-6, abs=1e-6), key
+
+
+def _flat(value) -> list[float]:
+    """The numbers of a history entry (a list, or a dict of lists by term), in a fixed order."""
+    if isinstance(value, dict):
+        return [v for k in sorted(value) for v in _flat(value[k])]
+    return [float(v) for v in value]

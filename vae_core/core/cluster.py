@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import ray
 import torch
 
-from vae_core.core.jobs import _PROJECT_ROOT, FolderJobRunner, JobState, _env_number
+from vae_core.core.jobs import PROJECT_ROOT, FolderJobRunner, JobState, env_number
 from vae_core.core.worker import run_job
 
 _PASSED_ENV = ("VAE_DATA_DIR", "VAE_RUNS_DIR", "XDG_DATA_HOME")
@@ -31,7 +31,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     env = {name: os.environ[name] for name in _PASSED_ENV if os.environ.get(name)}
-    pythonpath = os.pathsep.join(p for p in (str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+    pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                "runtime_env": {"env_vars": {**env, "PYTHONPATH": pythonpath}}}
     if address is None:
@@ -62,7 +62,7 @@ class RayJobRunner(FolderJobRunner):
     def __init__(self, root: Path | None = None, max_jobs: int | None = None, *, address: str | None = None,
                  cpus_per_job: int | None = None, **kwargs: Any):
         connect(address)
-        self.cpus_per_job = int(cpus_per_job or _env_number("VAE_RAY_CPUS_PER_JOB", 2))
+        self.cpus_per_job = int(cpus_per_job or env_number("VAE_RAY_CPUS_PER_JOB", 2))
         if max_jobs is None and not os.environ.get("VAE_MAX_JOBS"):
             max_jobs = max(1, int(ray.cluster_resources().get("CPU", 1)) // self.cpus_per_job)
         super().__init__(root, max_jobs, **kwargs)

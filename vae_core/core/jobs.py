@@ -52,7 +52,7 @@ ACTIVE = ("queued", "running")
 _HEARTBEAT_STALE_S = 10.0  # a running job whose worker has not touched its heartbeat for this long is dead
 _POLL_S = 0.2
 _PREVIEWS_KEPT = 16  # live pictures cached by the server (a class watches a few runs at once)
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where `vae_core` imports from, for worker processes
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where `vae_core` imports from, for worker processes
 OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$")
 
 
@@ -83,6 +83,7 @@ class JobState:
     pid: int | None = None  # of the worker process, while it runs
     data_root: str | None = None
     eval_limit: int | None = None  # test items a finished job is scored on (None: the task's whole test set)
+    plugin: str | None = None  # a module the worker imports to know the task (TaskSpec.plugin)
 
     @property
     def elapsed_s(self) -> float:
@@ -138,7 +139,7 @@ class JobRunner(abc.ABC):
         return None
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -211,9 +212,9 @@ class FolderJobRunner(JobRunner):
                  disk_cap_mb: float | None = None, data_root: Path | None = None,
                  eval_limit: int | None = None):
         self.root = Path(root) if root else runs_dir()
-        self.max_jobs = int(max_jobs or _env_number("VAE_MAX_JOBS", 1))
-        self.time_cap_s = time_cap_s or _env_number("VAE_JOB_TIME_CAP_S", 900)
-        self.disk_cap_mb = disk_cap_mb or _env_number("VAE_RUNS_MAX_MB", 2000)
+        self.max_jobs = int(max_jobs or env_number("VAE_MAX_JOBS", 1))
+        self.time_cap_s = time_cap_s or env_number("VAE_JOB_TIME_CAP_S", 900)
+        self.disk_cap_mb = disk_cap_mb or env_number("VAE_RUNS_MAX_MB", 2000)
         self.data_root = data_root
         self.eval_limit = eval_limit  # overrides every task's own limit (tests score on a few test items)
         self._lock = threading.RLock()
@@ -302,7 +303,7 @@ class FolderJobRunner(JobRunner):
         folder = self.root / f"{base}-{time.strftime('%Y%m%d-%H%M%S')}-{job_id[:4]}"
         folder.mkdir(parents=True, exist_ok=False)
         job = JobState(id=job_id, name=folder.name, config=asdict(config), folder=str(folder), task=spec.name,
-                       owner=owner, backend=self.backend, eval_limit=self._eval_limit(spec),
+                       owner=owner, backend=self.backend, eval_limit=self._eval_limit(spec), plugin=spec.plugin,
                        data_root=str(self.data_root) if self.data_root else None)
         with self._lock:
             self._jobs[job_id] = job
@@ -469,12 +470,12 @@ class FolderJobRunner(JobRunner):
         if spec.job_eval_limit is None:
             return None
         name, default = spec.job_eval_limit
-        return int(_env_number(name, default)) or None
+        return int(env_number(name, default)) or None
 
 
 def worker_threads(max_jobs: int) -> int:
     """CPU threads each local worker uses: ``VAE_WORKER_THREADS``, else the cores shared among the slots."""
-    return int(_env_number("VAE_WORKER_THREADS", max(1, (os.cpu_count() or 1) // max(1, max_jobs))))
+    return int(env_number("VAE_WORKER_THREADS", max(1, (os.cpu_count() or 1) // max(1, max_jobs))))
 
 
 class LocalJobRunner(FolderJobRunner):
@@ -488,7 +489,7 @@ class LocalJobRunner(FolderJobRunner):
 
     def _launch(self, job: JobState) -> subprocess.Popen:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
         log = open(Path(job.folder) / WORKER_LOG, "ab")  # noqa: SIM115 - the child keeps it; closed below
         try:
             # Its own session: a Ctrl-C meant for the server does not kill the runs (a restarted server adopts them).

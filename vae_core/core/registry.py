@@ -38,6 +38,8 @@ class TaskSpec:
     - ``default_checkpoint``: the shipped checkpoint the app's pickers start on.
     - ``job_eval_limit``: (environment variable, default) limiting how much test data a finished app run is
       scored on (0: all).
+    - ``plugin``: for a task registered outside ``vae_core.tasks``, the dotted name of a module that registers
+      it when imported; training workers (separate processes) import it before they look the task up.
     """
 
     name: str
@@ -57,6 +59,7 @@ class TaskSpec:
     page_widgets: str | None = None
     job_eval_limit: tuple[str, int] | None = None
     default_checkpoint: str | None = None
+    plugin: str | None = None
     benches: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import io
 import json
 import os
@@ -131,6 +132,8 @@ def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState
     job.started = job.started or time.time()  # set by the runner when it launched this worker
     writer.write()
     try:
+        if job.plugin:
+            importlib.import_module(job.plugin)  # registers a task that lives outside vae_core.tasks
         spec = get_task(job.task)
         config = spec.config_class(**job.config)
         data_root = Path(job.data_root) if job.data_root else None
