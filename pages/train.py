@@ -43,6 +43,11 @@ def start_ui(cfg: Any, run_name: str, who: str) -> None:
             st.session_state.train_job = st.session_state.train_watch = job_id
 
 
+# Each refresh redraws the curves and the preview in every watching browser; on a laptop that also trains, that
+# drawing competes with the run (measured in the README's "A class on one server").
+WATCH_EVERY_S = 2.0
+
+
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "…"
@@ -50,14 +55,14 @@ def _eta(seconds: float | None) -> str:
 
 
 def monitor_ui(job_id: str) -> None:
-    """Live view of one job: a fragment refreshed every second while the job is queued or running (the rest of the
+    """Live view of one job: a fragment refreshed every WATCH_EVERY_S seconds while the job is queued or running (the rest of the
     page does not rerun), drawn once when it has ended (a class of finished runs costs the server nothing)."""
     try:
         active = job_runner().get(job_id).status in ACTIVE
     except LabError as exc:
         st.error(str(exc))
         return
-    st.fragment(job_view, run_every=1.0 if active else None)(job_id, active)
+    st.fragment(job_view, run_every=WATCH_EVERY_S if active else None)(job_id, active)
 
 
 def job_view(job_id: str, was_active: bool) -> None:
@@ -134,10 +139,10 @@ def import_ui(who: str) -> None:
 
 
 def runs_table_ui(who: str, everyone: bool) -> None:
-    """Every run of the student (or of everyone): refreshed every two seconds while one of them is queued or
+    """Every run of the student (or of everyone): refreshed every five seconds while one of them is queued or
     running; status and epochs come from the same snapshot."""
     active = any(j.status in ACTIVE for j in job_runner().jobs(owner=None if everyone else who))
-    st.fragment(runs_table, run_every=2.0 if active else None)(who, everyone)
+    st.fragment(runs_table, run_every=5.0 if active else None)(who, everyone)
 
 
 def runs_table(who: str, everyone: bool) -> None:
