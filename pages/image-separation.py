@@ -154,16 +154,20 @@ def prior_ui(sep: ImageSeparator) -> None:
              caption="Top row: digit decoder on z ~ N(0, I). Bottom row: clothing decoder on z ~ N(0, I).")
 
 
+VIEWS = ["One mixture", "Batch"]
+
 st.title("Image separation")
 st.markdown("Pick a digit and a clothing item, mix them, and watch the VAE take the mixture apart.")
 sep = load_separator_ui(checkpoint_picker_ui("image"))
 if sep is not None:
     images = test_images_ui()
     if images is not None:
-        tab_one, tab_batch = st.tabs(["One mixture", "Batch"])
-        with tab_one:
-            single_ui(sep, images)
-        with tab_batch:
+        # Only the chosen view is computed and drawn; a control of the single mixture reruns only that view.
+        view = bound("view", one_of(VIEWS), lambda: st.radio(
+            "View", VIEWS, horizontal=True, key="view", label_visibility="collapsed"))
+        if view == VIEWS[0]:
+            st.fragment(single_ui)(sep, images)
+        else:
             batch_ui(sep)
     st.subheader("Test-set scores of this checkpoint")
     stored_metrics_ui(sep)

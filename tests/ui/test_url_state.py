@@ -49,18 +49,23 @@ def test_image_page_round_trip(image_checkpoint):  # noqa: F811
     at.number_input(key="digit_index").set_value(42).run()
     at.slider(key="weight").set_value(0.3).run()
     at.toggle(key="project").set_value(False).run()
-    at.slider(key="batch_n").set_value(5).run()
     at.button(key="prior_new").click().run()
     images = [img.value for img in at.get("image")]
     assert address(at)["weight"] == "0.3" and address(at)["digit_index"] == "42"
     again = reload(page, at)
     assert again.radio(key="digit_mode").value == "index" and again.number_input(key="digit_index").value == 42
     assert again.slider(key="weight").value == 0.3 and again.toggle(key="project").value is False
-    assert again.slider(key="batch_n").value == 5 and again.session_state["prior_seed"] == 1
+    assert again.session_state["prior_seed"] == 1
     assert again.sidebar.selectbox(key="checkpoint_select").value == at.sidebar.selectbox(
         key="checkpoint_select").value
     assert [m.value for m in again.metric] == [m.value for m in at.metric]
     assert [img.value for img in again.get("image")] == images  # the very same pictures
+    # The other view, with its own control.
+    at.radio(key="view").set_value("Batch").run()
+    at.slider(key="batch_n").set_value(5).run()
+    batch = reload(page, at)
+    assert batch.radio(key="view").value == "Batch" and batch.slider(key="batch_n").value == 5
+    assert [img.value for img in batch.get("image")] == [img.value for img in at.get("image")]
 
 
 def test_image_page_refuses_tampered_values(image_checkpoint):  # noqa: F811
