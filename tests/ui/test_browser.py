@@ -334,3 +334,19 @@ def test_deep_links_as_a_cold_servers_first_requests_open_their_page_without_a_m
             assert "who=ada" in page.url and "weight=0.3" in page.url
             page.context.close()
         assert not outside, outside
+
+
+def test_bench_serve_measures_one_student_and_prints_json(image_checkpoint):  # noqa: F811
+    """`bench serve` starts the app itself and drives Chromium: one session, its numbers as the last JSON line."""
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "serve", "--sessions", "1", "--json"], cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    row = report["sizes"]["1"]
+    assert row["errors"] == [] and row["page_not_found"] == 0
+    assert row["first_render_s"]["n"] == 1 and row["first_render_s"]["p50"] > 0
+    assert row["slider_to_image_s"]["n"] == 3 and 0 < row["slider_to_image_s"]["p50"] <= row["slider_to_image_s"]["max"]
+    assert row["server_rss_mb"] > 50 and 0 < row["server_cpu_s"] < row["wall_s"] * report["cpus"]
+    assert 0 < report["server_start_s"] < report["cold_start_home_s"]

@@ -43,6 +43,12 @@ def process_rss_mb(pid: int) -> float:
     raise LabError(f"Cannot read the memory of process {pid}.")
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -164,23 +170,28 @@ async def _run(sizes: list[int], minutes: float, say: Any) -> dict[str, Any]:
                     f"s after launch; server {report['server_rss_mb_idle']:.0f} MB; {os.cpu_count()} CPUs shared by "
                     "the browser and the server")
                 say(f"{'sessions':>8} {'first render s p50/p95/max':>28} {'slider→image s p50/p95/max':>28} "
-                    f"{'errors':>6} {'not found':>9} {'server MB':>9}")
+                    f"{'errors':>6} {'not found':>9} {'server MB':>9} {'server CPU s / wall s':>22}")
                 kept: list[dict[str, Any]] = []
                 for n in sizes:
                     for r in kept:  # the previous class leaves
                         await r["context"].close()
+                    cpu0, wall0 = process_cpu_s(proc.pid), time.perf_counter()
                     results = await asyncio.gather(*[_student(browser, base, f"load-{n}-{i}") for i in range(n)])
+                    server_cpu, wall = process_cpu_s(proc.pid) - cpu0, time.perf_counter() - wall0
                     kept = [r for r in results if r["error"] is None]
                     first = percentiles([r["first_render_s"] for r in kept])
                     slider = percentiles([s for r in kept for s in r["slider_s"]])
                     row = {"first_render_s": first, "slider_to_image_s": slider,
                            "errors": [r["error"] for r in results if r["error"]],
                            "page_not_found": sum(r["page_not_found"] for r in results),
-                           "server_rss_mb": round(process_rss_mb(proc.pid), 1)}
+                           "server_rss_mb": round(process_rss_mb(proc.pid), 1),
+                           # The rest of the machine's time went to the browsers (and the OS).
+                           "server_cpu_s": round(server_cpu, 2), "wall_s": round(wall, 2)}
                     report["sizes"][str(n)] = row
                     say(f"{n:8d} {first['p50']!s:>8} / {first['p95']!s:>6} / {first['max']!s:>6} "
                         f"{slider['p50']!s:>9} / {slider['p95']!s:>6} / {slider['max']!s:>6} "
-                        f"{len(row['errors']):6d} {row['page_not_found']:9d} {row['server_rss_mb']:9.0f}")
+                        f"{len(row['errors']):6d} {row['page_not_found']:9d} {row['server_rss_mb']:9.0f} "
+                        f"{server_cpu:11.1f} / {wall:6.1f}")
                 if minutes > 0 and kept:
                     samples = [(0.0, process_rss_mb(proc.pid))]
                     start = time.perf_counter()
