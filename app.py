@@ -21,5 +21,7 @@ pages = [
 ]
 page = st.navigation(pages)
 student_ui()
-copy_link_ui()
+link = st.sidebar.container()  # filled after the page ran: the link then holds the page's state of this run
 page.run()
+with link:
+    copy_link_ui()

@@ -144,9 +144,10 @@ def page_link() -> str:
 
 
 def copy_link_ui() -> None:
-    """A "Copy link" control: the address of this view, with a copy button, to paste into chat or a slide."""
-    with st.sidebar.popover("Copy link", icon=":material/link:", width="stretch"):
-        st.caption("This address opens this page as you see it now (model, choices, sliders).")
+    """(In the sidebar, after the page has run.) A "Copy link" control: the address of this view, with a copy button, to paste into chat or a slide."""
+    with st.popover("Copy link", icon=":material/link:", width="stretch"):
+        st.caption("This address opens this page as you see it now (model, choices, sliders); the browser's "
+                   "address bar always holds it too.")
         st.code(page_link(), language=None, wrap_lines=True)
 
 
@@ -164,7 +165,7 @@ def student() -> str:
             st.warning(f"The link's name is not valid: {exc}", icon=":material/person_off:")
             who = None
     if not who:
-        who = f"guest-{secrets.token_hex(2)}"
+        who = f"guest-{secrets.token_hex(3)}"
     st.session_state[WHO] = who
     remember(WHO, who)
     return who

@@ -149,3 +149,12 @@ def test_a_student_gets_a_name_that_survives_a_reload():
     bad = open_page("app.py", {"who": "<script>"})
     assert len(link_warnings(bad)) == 1 and "name" in link_warnings(bad)[0]
     assert address(bad)["who"].startswith("guest-")
+
+
+def test_copy_link_holds_the_page_state_of_this_run(image_checkpoint):  # noqa: F811
+    at = open_page("app.py", {"who": "ada"})
+    at.switch_page("pages/image-separation.py").run()
+    at.slider(key="weight").set_value(0.3).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (link,) = [c.value for c in at.sidebar.code]
+    assert "who=ada" in link and "weight=0.3" in link and "checkpoint=" in link
