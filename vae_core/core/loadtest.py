@@ -198,10 +198,14 @@ async def _run(sizes: list[int], minutes: float, say: Any) -> dict[str, Any]:
                     until = start + minutes * 60
                     use = asyncio.gather(*[_keep_using(r["page"], base, f"use-{i}", until) for i, r in enumerate(kept)])
                     task = asyncio.ensure_future(use)
+                    next_sample = start + 60
                     while not task.done():
-                        await asyncio.sleep(min(60.0, max(0.1, until - time.perf_counter())))
-                        samples.append((round((time.perf_counter() - start) / 60, 1), process_rss_mb(proc.pid)))
-                        say(f"  {samples[-1][0]:5.1f} min of use by {len(kept)} sessions: server {samples[-1][1]:.0f} MB")
+                        await asyncio.sleep(0.5)
+                        if time.perf_counter() >= next_sample or task.done():  # once a minute, and at the end
+                            next_sample += 60
+                            samples.append((round((time.perf_counter() - start) / 60, 1), process_rss_mb(proc.pid)))
+                            say(f"  {samples[-1][0]:5.1f} min of use by {len(kept)} sessions: server "
+                                f"{samples[-1][1]:.0f} MB")
                     report["use"] = {"minutes": minutes, "sessions": len(kept), "actions": sum(task.result()),
                                      "rss_mb": [[t, round(m, 1)] for t, m in samples]}
                 for r in kept:
