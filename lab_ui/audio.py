@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, some_of, text
+from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, text
 from vae_core import LabError
 from vae_core.audio.inference import AudioSeparator
 from vae_core.audio.latents import AudioLatentSummary, decode_patch, kl_map, patch_db, summarize_audio, unit_label
@@ -51,9 +51,11 @@ def origin_parser(summary: AudioLatentSummary):
 
     def parse(raw: str) -> str:
         kind, _, number = raw.partition(":")
-        if raw == "zero" or (kind == "test" and test(number) is not None) or (kind == "prior" and seed(number) >= 0):
-            return raw
-        raise BadValue("zero, test:<patch> or prior:<seed>")
+        if raw != "zero" and kind not in ("test", "prior"):
+            raise BadValue("zero, test:<patch> or prior:<seed>")
+        if kind in ("test", "prior"):
+            (test if kind == "test" else seed)(number)  # raises BadValue naming the allowed range
+        return raw
     return parse
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from lab_ui.charts import png_data_url
 from lab_ui.common import image_scale
-from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, some_of, text
+from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, text
 from vae_core import LabError
 from vae_core.core.latents import ACTIVE_THRESHOLD, map_2d
 from vae_core.image.demo import CLASS_NAMES, test_pair_strips, tile, upscale

@@ -29,28 +29,24 @@ class BadValue(ValueError):
 
 # --------------------------------------------------------------------------- parsers (raise BadValue)
 
-def int_in(lo: int, hi: int) -> Parser:
-    def parse(raw: str) -> int:
+def _number_in(cast: Callable[[str], float], lo: float, hi: float, what: str) -> Parser:
+    def parse(raw: str) -> Any:
         try:
-            value = int(raw)
-        except ValueError:
-            value = None
-        if value is None or not lo <= value <= hi:
-            raise BadValue(f"a whole number from {lo} to {hi}")
-        return value
-    return parse
-
-
-def float_in(lo: float, hi: float) -> Parser:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
+            value = cast(raw)
         except ValueError:
             value = None
         if value is None or not lo <= value <= hi:  # NaN fails both comparisons
-            raise BadValue(f"a number from {lo:g} to {hi:g}")
+            raise BadValue(what)
         return value
     return parse
+
+
+def int_in(lo: int, hi: int) -> Parser:
+    return _number_in(int, lo, hi, f"a whole number from {lo} to {hi}")
+
+
+def float_in(lo: float, hi: float) -> Parser:
+    return _number_in(float, lo, hi, f"a number from {lo:g} to {hi:g}")
 
 
 def one_of(options: Sequence[Any]) -> Parser:
@@ -127,6 +123,17 @@ def bound(key: str, parse: Parser, draw: Callable[[], T], label: str | None = No
     value = draw()
     remember(key, value)
     return value
+
+
+def counter(key: str, advance: bool, hi: int = 10**6) -> int:
+    """A seed kept in the session and the URL (0 at first), advanced by one when ``advance`` (a button was
+    pressed): "Sample again", "New batch"."""
+    restore(key, int_in(0, hi))
+    st.session_state.setdefault(key, 0)
+    if advance:
+        st.session_state[key] += 1
+    remember(key, st.session_state[key])
+    return st.session_state[key]
 
 
 def forget(*keys: str) -> None:

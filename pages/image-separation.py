@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
-from lab_ui.state import boolean, bound, float_in, forget, int_in, one_of, remember, restore
+from lab_ui.state import boolean, bound, counter, float_in, forget, int_in, one_of, remember, restore
 from vae_core import LabError
 from vae_core.image.demo import CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid, load_test_images, prior_samples, separate_pair, tile, upscale
 from vae_core.image.inference import ImageSeparator
@@ -111,17 +111,12 @@ def single_ui(sep: ImageSeparator, images: TestImages) -> None:
 def batch_ui(sep: ImageSeparator) -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     n = bound("batch_n", int_in(2, 16), lambda: c1.slider("Number of test mixtures", 2, 16, 8, key="batch_n"))
-    restore("batch_seed", int_in(0, 10**6))
-    if "batch_seed" not in st.session_state:
-        st.session_state.batch_seed = 0
-    if c2.button("New batch", key="batch_new"):
-        st.session_state.batch_seed += 1
-    remember("batch_seed", st.session_state.batch_seed)
+    seed = counter("batch_seed", c2.button("New batch", key="batch_new"))
     truth = bound("batch_truth", boolean, lambda: c3.toggle("Show ground truth", value=True, key="batch_truth"))
     weight = st.session_state.get("weight", 0.5)
     noise = st.session_state.get("noise", 0.0)
     project = st.session_state.get("project", True)
-    grid = batch_grid(sep, n, st.session_state.batch_seed, weight, noise, project, with_truth=truth)
+    grid = batch_grid(sep, n, seed, weight, noise, project, with_truth=truth)
     st.caption("Columns, as in the course notebook: " + " · ".join(GRID_COLUMNS[:grid.shape[1]]))
     st.image(tile(grid, scale=3), clamp=True)
 
@@ -143,13 +138,7 @@ def stored_metrics_ui(sep: ImageSeparator) -> None:
 
 
 def prior_ui(sep: ImageSeparator) -> None:
-    restore("prior_seed", int_in(0, 10**6))
-    if "prior_seed" not in st.session_state:
-        st.session_state.prior_seed = 0
-    if st.button("Sample again", key="prior_new"):
-        st.session_state.prior_seed += 1
-    remember("prior_seed", st.session_state.prior_seed)
-    samples = prior_samples(sep, 10, st.session_state.prior_seed)
+    samples = prior_samples(sep, 10, counter("prior_seed", st.button("Sample again", key="prior_new")))
     st.image(tile(samples, scale=3), clamp=True,
              caption="Top row: digit decoder on z ~ N(0, I). Bottom row: clothing decoder on z ~ N(0, I).")
 

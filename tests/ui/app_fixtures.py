@@ -19,6 +19,19 @@ if str(REPO) not in sys.path:
 os.environ.setdefault("VAE_DATA_DIR", str((REPO.parent / "shared" / "data").resolve()))
 
 
+def open_page(page: str, query: dict[str, str] | None = None, timeout: float = 60):
+    """AppTest of ``page`` (a path under the repository) run as a browser opening it with ``query`` in its address
+    would; no exception allowed."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / page), default_timeout=timeout)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def save_tiny_checkpoint(folder: Path, extra_meta: dict | None = None):
     """An untrained, small MLP checkpoint in ``folder`` (seconds to build, no training)."""
     import torch
@@ -39,21 +52,25 @@ def app_runs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("app-runs")
 
 
-@pytest.fixture(scope="session")
-def image_checkpoint(app_runs_dir):
-    """The checkpoint the image page selects by default: the shipped ``image-conv`` when it exists,
-    else a tiny untrained MLP saved into the app tests' VAE_RUNS_DIR (so that the tests also work
-    before the shipped models are trained)."""
+def _default_checkpoint(task: str, shipped: str, runs_dir: Path, save_tiny, tiny: str):
+    """The shipped checkpoint ``shipped`` of ``task`` when it exists, else a tiny untrained one that ``save_tiny``
+    saves as ``runs_dir/tiny`` (so that the tests also work before the shipped models are trained)."""
     from vae_core.core.checkpoints import list_checkpoints
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VAE_RUNS_DIR", str(app_runs_dir))
-        infos = list_checkpoints("image")
+        mp.setenv("VAE_RUNS_DIR", str(runs_dir))
+        infos = list_checkpoints(task)
         if not infos:
-            save_tiny_checkpoint(app_runs_dir / "tiny")
-            infos = list_checkpoints("image")
-    assert infos, "could not provide an image checkpoint for the app tests"
-    return next((c for c in infos if c.name == "image-conv"), infos[0])
+            save_tiny(runs_dir / tiny)
+            infos = list_checkpoints(task)
+    assert infos, f"could not provide a {task} checkpoint for the app tests"
+    return next((c for c in infos if c.name == shipped), infos[0])
+
+
+@pytest.fixture(scope="session")
+def image_checkpoint(app_runs_dir):
+    """The checkpoint the image page selects by default (``image-conv``, or a tiny untrained MLP)."""
+    return _default_checkpoint("image", "image-conv", app_runs_dir, save_tiny_checkpoint, "tiny")
 
 
 def save_tiny_audio_checkpoint(folder: Path):
@@ -71,18 +88,8 @@ def save_tiny_audio_checkpoint(folder: Path):
 
 @pytest.fixture(scope="session")
 def audio_checkpoint(app_runs_dir):
-    """The checkpoint the audio pages select by default: the shipped ``audio-conv`` when it exists, else a
-    tiny untrained one in the app tests' VAE_RUNS_DIR."""
-    from vae_core.core.checkpoints import list_checkpoints
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VAE_RUNS_DIR", str(app_runs_dir))
-        infos = list_checkpoints("audio")
-        if not infos:
-            save_tiny_audio_checkpoint(app_runs_dir / "tiny-audio")
-            infos = list_checkpoints("audio")
-    assert infos, "could not provide an audio checkpoint for the app tests"
-    return next((c for c in infos if c.name == "audio-conv"), infos[0])
+    """The checkpoint the audio pages select by default (``audio-conv``, or a tiny untrained one)."""
+    return _default_checkpoint("audio", "audio-conv", app_runs_dir, save_tiny_audio_checkpoint, "tiny-audio")
 
 
 @pytest.fixture

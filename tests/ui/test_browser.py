@@ -8,15 +8,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from vae_core.core.errors import LabError
+from vae_core.core.loadtest import start_server, stop_server
 from ui.app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -31,48 +30,18 @@ _DB = re.compile(r"^\d+\.\d\d dB$")
 _INDEX = re.compile(r"^Test-set index \d+$")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.read().decode().strip() == "ok"
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
-def serve_app(env: dict[str, str], log_path: Path):
-    """`streamlit run app.py` on a free local port, started now; yields (base URL, process); always terminated."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           # Edits elsewhere in the working tree must not pop up "File change" prompts mid-test.
-           "--server.fileWatcherType", "none"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+def serve_app(runs_dir: Path, log_path: Path):
+    """The app (``vae_core.core.loadtest.start_server``: `streamlit run app.py` on a free local port, no file
+    watcher) started now; yields (base URL, process); always terminated, its log printed for a failing test."""
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(f"{base}/_stcore/health"):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer its health check in {STARTUP_TIMEOUT} s:\n"
-                            f"{log_path.read_text()}")
-            time.sleep(0.5)
+        proc, base, _seconds = start_server(runs_dir, log_path, timeout=STARTUP_TIMEOUT)
+    except LabError as exc:
+        pytest.fail(f"{exc}\n{log_path.read_text(errors='replace')}")
+    try:
         yield base, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc, timeout=10)
         print(log_path.read_text(errors="replace"))  # shown by pytest when a test failed
 
 
@@ -80,8 +49,7 @@ def serve_app(env: dict[str, str], log_path: Path):
 def streamlit_server(image_checkpoint, audio_checkpoint, app_runs_dir, tmp_path_factory):  # noqa: F811
     """The app on a free local port for this module's tests; yields (base URL, log file, process)."""
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {**os.environ, "VAE_RUNS_DIR": str(app_runs_dir)}  # VAE_DATA_DIR comes from conftest
-    with serve_app(env, log_path) as (base, proc):
+    with serve_app(app_runs_dir, log_path) as (base, proc):  # VAE_DATA_DIR comes from conftest
         yield base, log_path, proc
 
 
@@ -308,8 +276,7 @@ def test_deep_links_as_a_cold_servers_first_requests_open_their_page_without_a_m
     """Two students open a deep link with page state at once, as the very first requests of a fresh server:
     each sees the page with the app's own navigation and the link's state, no "Page not found", and the
     browser fetches nothing from outside the server (the page icon is local)."""
-    env = {**os.environ, "VAE_RUNS_DIR": str(app_runs_dir)}
-    with serve_app(env, tmp_path / "cold.log") as (base, _proc):
+    with serve_app(app_runs_dir, tmp_path / "cold.log") as (base, _proc):
         link = f"{base}/image-separation?who=ada&weight=0.3&digit_mode=index&digit_index=42"
         pages, outside = [], []
         for _ in range(2):

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS
-from ui.app_fixtures import (REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint,  # noqa: F401
+from ui.app_fixtures import (REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint, open_page,  # noqa: F401
                           save_tiny_checkpoint)
 
 TIMEOUT = 60
@@ -21,12 +21,7 @@ METRICS = ["Digit PSNR", "Clothing PSNR", "Digit SSIM", "Clothing SSIM"]
 
 def run_page(page: str, **query: str) -> AppTest:
     """Run ``page`` as a browser opening it with ``query`` in its address would."""
-    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(page, query, TIMEOUT)
 
 
 def metric_values(at: AppTest) -> dict[str, str]:

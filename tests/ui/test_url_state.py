@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.app_fixtures import REPO, app_env, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
+from ui import app_fixtures
+from ui.app_fixtures import app_env, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
 
 TIMEOUT = 90
 
@@ -16,12 +17,7 @@ def _app_env(app_env):  # noqa: F811
 
 
 def open_page(page: str, query: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return app_fixtures.open_page(page, query, TIMEOUT)
 
 
 def address(at: AppTest) -> dict[str, str]:

@@ -39,14 +39,10 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     ray.init(address=address, **options)
 
 
-def _with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
-    torch.set_num_threads(threads)
-    return fn(*args)
-
-
 @ray.remote
 def _ray_call(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
-    return _with_threads(threads, fn, *args)
+    torch.set_num_threads(threads)
+    return fn(*args)
 
 
 def _run_job_status(folder: str) -> str:

@@ -55,12 +55,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs_dir: Path, log: Path) -> tuple[subprocess.Popen, str, float]:
+def start_server(runs_dir: Path, log: Path, timeout: float = 120) -> tuple[subprocess.Popen, str, float]:
     """The app on a free port; returns the process, its base URL and the seconds until it answered."""
     if not APP.is_file():
         raise LabError(f"bench serve runs the app from a checkout of the project; {APP} is missing.")
     port = _free_port()
     env = {**os.environ, "VAE_RUNS_DIR": str(runs_dir)}
+    # No file watcher: edits elsewhere in the working tree must not pop up "File change" prompts mid-measurement.
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     t0 = time.perf_counter()
@@ -74,10 +75,21 @@ def start_server(runs_dir: Path, log: Path) -> tuple[subprocess.Popen, str, floa
                     return proc, base, time.perf_counter() - t0
         except OSError:
             pass
-        if proc.poll() is not None or time.perf_counter() - t0 > 120:
-            proc.kill()
-            raise LabError(f"The app did not start; its log is {log}.")
+        if proc.poll() is not None or time.perf_counter() - t0 > timeout:
+            stop_server(proc)
+            raise LabError(f"The app did not answer its health check within {timeout:.0f} s (exit code "
+                           f"{proc.returncode}); its log is {log}.")
         time.sleep(0.1)
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate the app (kill it if it does not end within ``timeout`` s) and reap it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -211,11 +223,7 @@ async def _run(sizes: list[int], minutes: float, say: Any) -> dict[str, Any]:
                 for r in kept:
                     await r["context"].close()
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop_server(proc)
         await browser.close()
     return report
 
