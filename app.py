@@ -3,6 +3,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from lab_ui.shell import warm_up
 from lab_ui.state import copy_link_ui, student_ui
 
 # A local icon: a Material icon or emoji here makes every browser fetch the favicon from a CDN (fails offline).
@@ -25,3 +26,4 @@ link = st.sidebar.container()  # filled after the page ran: the link then holds 
 page.run()
 with link:
     copy_link_ui()
+warm_up()  # after the first page is drawn: a cold server shows Home without waiting for torch

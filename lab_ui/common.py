@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from vae_core import LabError, load_checkpoint
-from vae_core.core.checkpoints import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
+from vae_core.core.store import SIDECAR, CheckpointInfo, list_checkpoints, runs_dir
 from vae_core.core.jobs import JOB_FILE, JobRunner, make_runner
 from vae_core.core.registry import get_task
 

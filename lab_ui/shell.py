@@ -1,5 +1,9 @@
-"""The app shell's one workaround: Streamlit's pages-folder mode on a cold server.
+"""The app shell: warming a cold server, and one workaround for Streamlit's pages-folder mode on a cold server.
 
+**Warming.** The Home page imports no torch, so a cold server draws it in about two seconds; :func:`warm_up`
+then imports the heavy libraries in a background thread, so the page a student opens next finds them loaded.
+
+**Pages-folder mode.**
 Streamlit decides once per server process, at the first session, whether the app is a "pages folder" app (a
 ``pages/`` folder next to the main script) or one that calls ``st.navigation``; it only learns the latter when
 ``app.py`` first runs. So the very first visits to a fresh server are served in pages-folder mode: a deep link
@@ -10,11 +14,37 @@ and reruns, so ``app.py`` draws the page with the app's own navigation.
 """
 from __future__ import annotations
 
+import importlib
+import threading
 from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager  # pinned streamlit==1.67.0: see the module docstring
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+
+# Third-party only: a background import of project modules could interleave with a page's own imports of them.
+WARM_MODULES = ("torch", "plotly.graph_objects")
+_warm_lock = threading.Lock()
+_warm_started = False
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the page that needs it names the problem
+
+
+def warm_up() -> None:
+    """Start importing :data:`WARM_MODULES` in a background thread, once per server process."""
+    global _warm_started
+    with _warm_lock:
+        if _warm_started:
+            return
+        _warm_started = True
+    threading.Thread(target=_import_all, args=(WARM_MODULES,), name="warm-up", daemon=True).start()
 
 
 def _in_folder_mode() -> bool:

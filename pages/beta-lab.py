@@ -9,7 +9,7 @@ from lab_ui.charts import PALETTE, runs_curves_figure
 from lab_ui.state import boolean, bound, int_in, one_of, some_of
 from lab_ui.common import load_separator
 from vae_core import LabError
-from vae_core.core.checkpoints import CheckpointInfo
+from vae_core.core.store import CheckpointInfo
 from vae_core.image.demo import raw_reconstructions, tile
 from vae_core.image.sweep import collapse_row, comparable_runs, run_beta, run_collapse, run_label, run_latent
 from lab_ui.shell import leave_folder_mode

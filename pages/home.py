@@ -1,7 +1,6 @@
 """Home: what the app shows, in a few sentences and one diagram."""
 import streamlit as st
 
-from lab_ui.common import checkpoint_picker_ui
 from vae_core.core.data import data_root
 from vae_core.image.data import dataset_status
 from lab_ui.shell import leave_folder_mode
@@ -50,7 +49,6 @@ st.markdown(
     "own model in about a minute and watches it learn."
 )
 
-info = checkpoint_picker_ui("image")
 status = dataset_status()
 missing = [p for paths in status.values() for p in paths]
 if missing:

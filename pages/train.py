@@ -43,9 +43,11 @@ def start_ui(cfg: Any, run_name: str, who: str) -> None:
             st.session_state.train_job = st.session_state.train_watch = job_id
 
 
-# Each refresh redraws the curves and the preview in every watching browser; on a laptop that also trains, that
-# drawing competes with the run (measured in the README's "A class on one server").
-WATCH_EVERY_S = 2.0
+# The status, progress and live picture refresh every WATCH_EVERY_S seconds; the loss curves every CURVES_EVERY_S:
+# redrawing the Plotly figure costs a browser about 0.7 s of CPU, five times a status refresh. When browser and run
+# share a laptop's cores, that drawing slows the run (`python -m vae_core bench watch-quick` measures it).
+WATCH_EVERY_S = 3.0
+CURVES_EVERY_S = 9.0
 
 
 def _eta(seconds: float | None) -> str:
@@ -55,14 +57,22 @@ def _eta(seconds: float | None) -> str:
 
 
 def monitor_ui(job_id: str) -> None:
-    """Live view of one job: a fragment refreshed every WATCH_EVERY_S seconds while the job is queued or running (the rest of the
-    page does not rerun), drawn once when it has ended (a class of finished runs costs the server nothing)."""
+    """Live view of one job: fragments refreshed while the job is queued or running (the rest of the page does not
+    rerun), drawn once when it has ended (a class of finished runs costs the server nothing)."""
     try:
         active = job_runner().get(job_id).status in ACTIVE
     except LabError as exc:
         st.error(str(exc))
         return
     st.fragment(job_view, run_every=WATCH_EVERY_S if active else None)(job_id, active)
+    st.fragment(curves_view, run_every=CURVES_EVERY_S if active else None)(job_id)
+
+
+def _finished_text(job: JobState) -> str:
+    t = job.timings
+    parts = [f"{t[k]:.0f} s {what}" for k, what in (("loading_s", "loading"), ("training_s", "training"),
+                                                      ("scoring_s", "scoring")) if k in t]
+    return f"Finished in {job.elapsed_s:.0f} s" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def job_view(job_id: str, was_active: bool) -> None:
@@ -91,23 +101,30 @@ def job_view(job_id: str, was_active: bool) -> None:
             runner.stop(job_id)
             st.rerun()  # not scope="fragment": that raises when the click is handled by a full run (AppTest)
     elif job.status == "done":
-        st.success(f"Finished in {job.elapsed_s:.0f} s. The run is saved as **{job.name}** and appears in every "
-                   "page's checkpoint picker.")
+        st.success(f"{_finished_text(job)}. The run is saved as **{job.name}** and appears in every page's "
+                   "checkpoint picker.")
     elif job.status in ("stopped", "interrupted"):
         st.warning(job.message or "Stopped.")
     else:
         st.error(job.message or "The run failed.")
-    log_y = st.toggle("Log scale", key=f"log_{job_id}")
-    st.plotly_chart(loss_curves_figure(job.steps, job.history, log_y), key=f"curves_{job_id}")
-    note = widgets(job.task).monitor_note(job.history or {})
-    if note:
-        st.caption(note)
     preview = runner.preview(job_id)
     if preview is not None:
         st.caption(widgets(job.task).PREVIEW_CAPTION)
         st.image(widgets(job.task).preview_picture(preview), clamp=True)
     if job.status not in ACTIVE:
         download_ui(job)
+
+
+def curves_view(job_id: str) -> None:
+    try:
+        job = job_runner().get(job_id)
+    except LabError:
+        return  # job_view above says why
+    log_y = st.toggle("Log scale", key=f"log_{job_id}")
+    st.plotly_chart(loss_curves_figure(job.steps, job.history, log_y), key=f"curves_{job_id}")
+    note = widgets(job.task).monitor_note(job.history or {})
+    if note:
+        st.caption(note)
 
 
 def download_ui(job: JobState) -> None:

@@ -21,7 +21,8 @@ from vae_core.audio.inference import CHUNK_SECONDS, AudioSeparator
 from vae_core.core.audio_io import change_speed
 from vae_core.audio.task import AudioTrainConfig, SpectrogramPool, batch_tensors
 from vae_core.core.spectral import STFTConfig, stft
-from vae_core.core.checkpoints import SIDECAR, read_sidecar, save_checkpoint
+from vae_core.core.checkpoints import save_checkpoint
+from vae_core.core.store import SIDECAR, read_sidecar
 from vae_core.core.errors import ConfigError, LabError
 from vae_core.core.trainer import Callbacks, train
 from vae_core.image.task import TrainConfig

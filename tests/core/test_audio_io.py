@@ -20,7 +20,7 @@ from vae_core.audio.demo import DISPLAY_FLOOR_DB, shared_db_range, spectrogram_d
 from vae_core.core.audio_io import MAX_SECONDS, AudioInputError, read_audio, resample, wav_bytes
 from vae_core.audio.model import AudioConvSeparationVAE
 from vae_core.audio.inference import AudioSeparator
-from vae_core.core.checkpoints import SIDECAR, read_sidecar
+from vae_core.core.store import SIDECAR, read_sidecar
 from vae_core.core.cli import main
 from vae_core.core.errors import DataCorruptError, DataMissingError, DownloadError, LabError
 

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 import vae_core.core.checkpoints as ckpt
+import vae_core.core.store as store
 from vae_core.audio.model import AudioConvConfig, AudioConvSeparationVAE
-from vae_core.core.checkpoints import FORMAT, SIDECAR, list_checkpoints, load_model, read_sidecar, resolve_checkpoint, save_checkpoint, update_sidecar
+from vae_core.core.checkpoints import load_model, save_checkpoint
+from vae_core.core.store import FORMAT, SIDECAR, list_checkpoints, read_sidecar, resolve_checkpoint, update_sidecar
 from vae_core.core.errors import CheckpointError, LabError
 
 
@@ -183,7 +185,7 @@ def test_unserialisable_sidecar_leaves_folder_untouched(saved):
     folder, _ = saved
     before = snapshot(folder)
     with pytest.raises(ValueError):  # NaN is not valid JSON; refused before anything is written
-        ckpt.atomic_write_json(folder / SIDECAR, {"x": float("nan")})
+        store.atomic_write_json(folder / SIDECAR, {"x": float("nan")})
     assert snapshot(folder) == before
 
 
@@ -237,8 +239,8 @@ def test_resolve_checkpoint(runs_dir, model_factory, tmp_path):
 
 
 def test_runs_dir_is_isolated(runs_dir):
-    assert ckpt.runs_dir() == runs_dir.resolve()
-    assert Path.home() not in ckpt.runs_dir().parents
+    assert store.runs_dir() == runs_dir.resolve()
+    assert Path.home() not in store.runs_dir().parents
 
 
 # --------------------------------------------------------------------------- sharing a run as one file
@@ -255,7 +257,9 @@ def test_a_run_shared_as_one_file_imports_and_loads_the_same_model(tmp_path):
     import io
     import zipfile
 
-    from vae_core.core.checkpoints import export_bundle, import_bundle, load_model, read_sidecar
+    from vae_core.core.checkpoints import export_bundle, import_bundle, load_model
+
+    from vae_core.core.store import read_sidecar
 
     folder = tmp_path / "teacher" / "course-model"
     original = _tiny_checkpoint(folder)

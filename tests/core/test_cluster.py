@@ -9,7 +9,7 @@ import pytest
 
 import ray  # the `cluster` extra: requirements.txt installs it for the tests
 
-from vae_core.core.checkpoints import read_sidecar
+from vae_core.core.store import read_sidecar
 from vae_core.core.cluster import RayJobRunner, connect
 from vae_core.core.trainer import train
 from vae_core.image.sweep import run_sweep

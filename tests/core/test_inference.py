@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import vae_core
-from vae_core.core.checkpoints import list_checkpoints
+from vae_core.core.store import list_checkpoints
 from vae_core.core.registry import get_task
 
 SHIPPED = [c for c in list_checkpoints() if c.origin == "shipped"]

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae_core.core.checkpoints import SIDECAR, list_checkpoints, load_model, read_sidecar
+from vae_core.core.checkpoints import load_model
+
+from vae_core.core.store import SIDECAR, list_checkpoints, read_sidecar
 from vae_core.core.errors import ConfigError, LabError
 from vae_core.core.jobs import ACTIVE, JOB_FILE, JobState, LocalJobRunner, folder_size_mb
 from vae_core.audio.task import AudioTrainConfig
@@ -106,6 +108,9 @@ def test_job_lifecycle_writes_a_listed_checkpoint(make_runner, tmp_path, monkeyp
     assert state.status == "done" and state.message is None
     assert state.progress == 1.0 and state.eta_s is None
     assert state.created <= state.started <= state.finished and state.elapsed_s > 0
+    # The worker times its phases; together they fit in the job's time (the page shows them when it is done).
+    assert set(state.timings) == {"loading_s", "training_s", "scoring_s"}
+    assert all(t > 0 for t in state.timings.values()) and sum(state.timings.values()) <= state.elapsed_s + 0.05
     assert state.name.startswith("my-first-run-")
     # Per-epoch history and the live step curve (10 steps per epoch: 640 pairs, batch 64).
     h = state.history

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vae_core.core.checkpoints import SIDECAR, load_model
+from vae_core.core.checkpoints import load_model
+
+from vae_core.core.store import SIDECAR
 from vae_core.core.jobs import JOB_FILE, LocalJobRunner
 from vae_core.image.task import TrainConfig
 

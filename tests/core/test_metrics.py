@@ -83,7 +83,7 @@ def test_ssim_matches_skimage_random():
 def test_ssim_matches_skimage_real(data_dir):
     d, _ = load_split("mnist", "test")
     c, _ = load_split("fashion-mnist", "test")
-    digits, clothes = d[:4].float() / 255, c[:4].float() / 255
+    digits, clothes = torch.from_numpy(d[:4]).float() / 255, torch.from_numpy(c[:4]).float() / 255
     mixed = 0.5 * digits + 0.5 * clothes
     ours_dc, ours_dm = ssim(digits, clothes), ssim(mixed, digits)
     for i in range(4):

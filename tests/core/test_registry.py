@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from vae_core.core import registry
-from vae_core.core.checkpoints import list_checkpoints, read_sidecar
+from vae_core.core.store import list_checkpoints, read_sidecar
 from vae_core.core.errors import ConfigError
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.jobs import LocalJobRunner

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from vae_core.image import data
 from vae_core.image.data import MNIST, ImageDataset, ensure_dataset, load_split, parse_idx, read_idx
@@ -124,13 +123,13 @@ def test_read_idx_missing_file(tmp_path):
 
 def test_load_split_real_mnist_test(data_dir):
     images, labels = load_split("mnist", "test", root=data_dir)
-    assert images.shape == (10000, 28, 28) and images.dtype == torch.uint8
-    assert labels.shape == (10000,) and labels.dtype == torch.int64
-    assert torch.bincount(labels, minlength=10).tolist() == MNIST_TEST_COUNTS
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (10000,) and labels.dtype == np.int64
+    assert np.bincount(labels, minlength=10).tolist() == MNIST_TEST_COUNTS
     assert int(images.max()) == 255 and int(images.min()) == 0
     # The default root is VAE_DATA_DIR (set by conftest) and gives the same arrays.
     images2, labels2 = load_split(MNIST, "test")
-    assert torch.equal(images, images2) and torch.equal(labels, labels2)
+    assert np.array_equal(images, images2) and np.array_equal(labels, labels2)
 
 
 def test_load_split_rejects_unknown_split(data_dir):

@@ -53,7 +53,7 @@ def test_test_pairs_are_deterministic_and_cover_clothes(data_dir):
     # Rows really are the images at the recorded indices.
     from vae_core.image.data import load_split
 
-    c_img, c_lab = load_split("fashion-mnist", "test")
+    c_img, c_lab = map(torch.from_numpy, load_split("fashion-mnist", "test"))
     assert torch.equal(a.clothes, c_img[a.clothing_index])
     assert torch.equal(a.clothing_labels, c_lab[a.clothing_index])
     assert torch.bincount(a.clothing_labels, minlength=10).tolist() == [1000] * 10

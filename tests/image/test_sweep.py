@@ -12,7 +12,8 @@ import torch
 from safetensors import safe_open
 
 from vae_core import load_checkpoint
-from vae_core.core.checkpoints import list_checkpoints, load_model
+from vae_core.core.checkpoints import load_model
+from vae_core.core.store import list_checkpoints
 from vae_core.image.evaluation import evaluate_separator
 from vae_core.image.latents import collapse_report, summarize
 from vae_core.core.models import build_model

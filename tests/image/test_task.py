@@ -6,7 +6,9 @@ import threading
 import pytest
 import torch
 
-from vae_core.core.checkpoints import load_model, read_sidecar
+from vae_core.core.checkpoints import load_model
+
+from vae_core.core.store import read_sidecar
 from vae_core.core.errors import ConfigError
 from vae_core.image.evaluation import evaluate_separator
 from vae_core.image.loss import LOSS_TERMS

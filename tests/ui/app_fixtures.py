@@ -55,7 +55,7 @@ def app_runs_dir(tmp_path_factory) -> Path:
 def _default_checkpoint(task: str, shipped: str, runs_dir: Path, save_tiny, tiny: str):
     """The shipped checkpoint ``shipped`` of ``task`` when it exists, else a tiny untrained one that ``save_tiny``
     saves as ``runs_dir/tiny`` (so that the tests also work before the shipped models are trained)."""
-    from vae_core.core.checkpoints import list_checkpoints
+    from vae_core.core.store import list_checkpoints
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VAE_RUNS_DIR", str(runs_dir))

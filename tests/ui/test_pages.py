@@ -6,6 +6,9 @@ between runs; tests that change the environment clear them (clear_app_caches).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,7 +90,30 @@ def test_home_page_shows_diagram_and_dataset_status():
     assert not any(dataset_status().values()), f"the tests need the datasets in {data_root()}"
     assert len(at.success) == 1 and "Datasets found" in at.success[0].value
     assert not at.warning
-    assert at.sidebar.selectbox(key="checkpoint_select").options  # the checkpoint picker lists something
+
+
+def test_home_page_and_app_shell_load_no_torch():
+    """A cold server draws Home before torch is imported (cold start ≤ 3 s); the shell then warms it up in the
+    background for the next page. Run in a fresh interpreter: this one has torch loaded."""
+    script = f"""
+import sys, threading
+from streamlit.testing.v1 import AppTest
+import lab_ui.shell, lab_ui.state  # what app.py imports
+at = AppTest.from_file({str(REPO / "pages" / "home.py")!r}, default_timeout=60).run()
+assert not at.exception, [e.value for e in at.exception]
+assert at.title[0].value == "VAE Separation Lab" and at.success, "Home was not drawn"
+drawn_without_torch = "torch" not in sys.modules
+lab_ui.shell.warm_up()
+lab_ui.shell.warm_up()  # once per process
+warmers = [t for t in threading.enumerate() if t.name == "warm-up"]
+for t in warmers:
+    t.join(120)
+print(drawn_without_torch, len(warmers), "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "1", "True"]
 
 
 def test_home_page_warns_when_datasets_are_missing(tmp_path, monkeypatch):
@@ -180,7 +206,7 @@ def test_sample_again_changes_prior_samples(image_page):
 def test_stored_metrics_table(tmp_path, monkeypatch):
     """A checkpoint with evaluated test metrics shows them as a three-row table."""
     from vae_core import load_checkpoint
-    from vae_core.core.checkpoints import update_sidecar
+    from vae_core.core.store import update_sidecar
     from vae_core.image.evaluation import evaluate_separator
 
     folder = tmp_path / "tiny-scored"

@@ -14,7 +14,7 @@ import torch
 from vae_core.audio.data import find_clips, split_clips
 from vae_core.audio.evaluation import evaluate_methods
 from vae_core.audio.inference import ONE_PASS_OVERLAP, ONE_PASS_SPEEDS
-from vae_core.core.checkpoints import list_checkpoints
+from vae_core.core.store import list_checkpoints
 
 from vae_core.audio.latents import decode_patch
 from vae_core.core.bench import rss_mb

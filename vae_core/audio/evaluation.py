@@ -16,7 +16,8 @@ from vae_core.audio.data import Clip, find_clips, mix_at_snr, read_clip, split_c
 from vae_core.audio.filtering import check_mask_power, inference_cost, separate_waveform
 from vae_core.audio.inference import AudioSeparator, check_overlap
 from vae_core.core.audio_io import check_speeds
-from vae_core.core.checkpoints import load_model, update_sidecar
+from vae_core.core.checkpoints import load_model
+from vae_core.core.store import update_sidecar
 from vae_core.core.errors import DataMissingError
 from vae_core.core.metrics import ClipScore, bss_eval, global_scores
 from vae_core.audio.model import AudioConvSeparationVAE

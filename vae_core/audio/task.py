@@ -28,7 +28,8 @@ import torch
 from vae_core.core.errors import ConfigError
 from vae_core.audio.evaluation import evaluate_clips
 from vae_core.audio.inference import AudioSeparator
-from vae_core.core.checkpoints import load_model, resolve_checkpoint
+from vae_core.core.checkpoints import load_model
+from vae_core.core.store import resolve_checkpoint
 from vae_core.core.trainer import TrainingConfig, TrainingTask
 from vae_core.audio.data import Clip, find_clips, manifest_checksums, mix_at_snr, read_clip, split_clips
 from vae_core.audio.filtering import check_mask_power, normalised_patches

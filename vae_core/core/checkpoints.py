@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import os
 import platform
 import io
@@ -25,7 +24,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,51 +35,9 @@ from safetensors import SafetensorError
 from vae_core.core import __version__
 from vae_core.core.errors import CheckpointError, LabError
 from vae_core.core.models import SeparationVAE, build_model, config_from_dict, config_to_dict
-from vae_core.core.registry import closest, task_of_kind
-
-FORMAT = "vae-separation-lab/1"
-SIDECAR = "checkpoint.json"
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
-
-
-def runs_dir() -> Path:
-    """Per-user folder for checkpoints trained by the user (CLI or app)."""
-    env = os.environ.get("VAE_RUNS_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "vae-separation-lab" / "runs"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
-
-
-def _json_safe(value: Any) -> Any:
-    """Replace NaN/inf (not valid JSON) by None, recursively."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
+from vae_core.core.registry import task_of_kind
+from vae_core.core.store import (FORMAT, SIDECAR, atomic_write_bytes, atomic_write_json, json_safe,
+                                 read_sidecar, runs_dir, update_sidecar)
 
 def save_checkpoint(folder: Path, model: SeparationVAE, meta: dict[str, Any], half: bool = False) -> Path:
     """Write ``model``'s weights and ``meta`` as a checkpoint folder; returns the sidecar path.
@@ -102,32 +59,11 @@ def save_checkpoint(folder: Path, model: SeparationVAE, meta: dict[str, Any], ha
     sidecar.update({"format": FORMAT, "task": task_of_kind(model.kind).name, "kind": model.kind,
                     "model_config": config_to_dict(model.config),
                     "weights": weights_name, "weights_sha256": sha})
-    atomic_write_json(folder / SIDECAR, _json_safe(sidecar))
+    atomic_write_json(folder / SIDECAR, json_safe(sidecar))
     for stale in folder.glob("weights-*.safetensors"):
         if stale.name != weights_name:
             stale.unlink(missing_ok=True)
     return folder / SIDECAR
-
-
-def update_sidecar(folder: Path, **fields: Any) -> dict[str, Any]:
-    """Atomically add or replace top-level fields of a checkpoint's sidecar (e.g. test metrics)."""
-    meta = read_sidecar(Path(folder))
-    meta.update(fields)
-    atomic_write_json(Path(folder) / SIDECAR, _json_safe(meta))
-    return meta
-
-
-def read_sidecar(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / SIDECAR
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{folder} is not a checkpoint: it has no {SIDECAR}.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); the checkpoint is damaged, train it again.") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a VAE Separation Lab checkpoint (format {FORMAT!r} expected).")
-    return meta
 
 
 def load_model(folder: Path) -> tuple[SeparationVAE, dict[str, Any]]:
@@ -265,58 +201,3 @@ def import_bundle(data: bytes, root: Path | None = None, name: str | None = None
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return target
-
-
-# --------------------------------------------------------------------------- registry
-
-@dataclass
-class CheckpointInfo:
-    name: str
-    path: Path
-    origin: str  # "shipped" or "user"
-    task: str
-    kind: str
-    meta: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.origin})"
-
-
-def list_checkpoints(task: str | None = None) -> list[CheckpointInfo]:
-    """Shipped and user checkpoints (shipped first, each sorted by name), optionally only those of one task.
-
-    Folders whose sidecar cannot be read are skipped here; loading them names the problem.
-    """
-    found = []
-    for origin, root in (("shipped", SHIPPED_DIR), ("user", runs_dir())):
-        if not root.is_dir():
-            continue
-        # Checkpoints sit in the root or one folder down (a group such as "sweep/"), named "group/run" then.
-        for sidecar in sorted([*root.glob(f"*/{SIDECAR}"), *root.glob(f"*/*/{SIDECAR}")]):
-            folder = sidecar.parent
-            try:
-                meta = read_sidecar(folder)
-            except CheckpointError:
-                continue
-            if task and meta.get("task") != task:
-                continue
-            found.append(CheckpointInfo(folder.relative_to(root).as_posix(), folder, origin, meta.get("task", "?"),
-                                        meta.get("kind", "?"), meta))
-    return found
-
-
-def resolve_checkpoint(name_or_path: str | Path) -> Path:
-    """The folder of a checkpoint given by name (shipped, then user runs) or by path."""
-    p = Path(name_or_path).expanduser()
-    if (p / SIDECAR).is_file():
-        return p
-    for root in (SHIPPED_DIR, runs_dir()):
-        if (root / str(name_or_path) / SIDECAR).is_file():
-            return root / str(name_or_path)
-    names = [c.name for c in list_checkpoints()]
-    near = closest(str(name_or_path), names)
-    hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
-    listing = (f"`python -m vae_core list` shows all {len(names)}" if names else
-               f"there is none yet in {SHIPPED_DIR} or {runs_dir()}; train one with `python -m vae_core train`")
-    raise CheckpointError(f"No checkpoint called {str(name_or_path)!r}; {hint}{listing}.")

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vae_core.core.loadtest import bench_serve
+from vae_core.core.loadtest import CLIENTS, bench_serve
 from vae_core.core.bench import bench_latent
-from vae_core.core.checkpoints import (BUNDLE_SUFFIX, atomic_write_bytes, export_bundle, import_bundle, list_checkpoints,
-                                      resolve_checkpoint, runs_dir, update_sidecar)
+from vae_core.core.checkpoints import BUNDLE_SUFFIX, export_bundle, import_bundle
+from vae_core.core.store import atomic_write_bytes, list_checkpoints, resolve_checkpoint, runs_dir, update_sidecar
 from vae_core.core.data import data_root
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
@@ -156,7 +156,7 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
         names = args.checkpoints or [c.name for c in list_checkpoints() if c.origin == "shipped" and "/" not in c.name]
         report = bench_latent(checkpoints=names)
     elif args.what == "serve":
-        report = bench_serve(args.sessions, args.minutes)
+        report = bench_serve(args.sessions, args.minutes, args.client)
     else:
         spec = next(s for s in tasks().values() if args.what in s.benches)
         report = spec.benches[args.what](args)
@@ -242,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve: class sizes to measure, one after another on one server")
     b.add_argument("--minutes", type=float, default=0.0,
                    help="serve: then keep the last class using the app this long, sampling server memory")
+    b.add_argument("--client", choices=CLIENTS, default="browser",
+                   help="serve: each session a Chromium page, or a protocol-level client (the server's side of a "
+                        "class whose browsers run on the students' machines)")
+    b.add_argument("--repeats", type=positive_int, default=None,
+                   help="watch-quick: unwatched/watched pairs to run in turn (default 1)")
     b.set_defaults(func=cmd_bench)
 
     ls = sub.add_parser("list", help="list shipped and user checkpoints")

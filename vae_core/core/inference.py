@@ -14,7 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vae_core.core.checkpoints import load_model, resolve_checkpoint
+from vae_core.core.checkpoints import load_model
+
+from vae_core.core.store import resolve_checkpoint
 from vae_core.core.errors import CheckpointError
 from vae_core.core.registry import get_task
 

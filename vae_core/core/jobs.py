@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_core.core.checkpoints import atomic_write_json, runs_dir
+from vae_core.core.store import atomic_write_json, runs_dir
 from vae_core.core.errors import ConfigError, LabError
 from vae_core.core.registry import task_of_config
 
@@ -84,6 +84,7 @@ class JobState:
     data_root: str | None = None
     eval_limit: int | None = None  # test items a finished job is scored on (None: the task's whole test set)
     plugin: str | None = None  # a module the worker imports to know the task (TaskSpec.plugin)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: loading, training, scoring
 
     @property
     def elapsed_s(self) -> float:

@@ -8,12 +8,19 @@ With ``--minutes M``, the sessions then keep using the app (sliders, the Latent 
 minutes while the server's memory is sampled every minute: a steady server stays flat.
 
 Browser and server share the machine's cores, as in a class that runs its server on a teacher's laptop; the
-numbers are those of this machine, printed with what it had.
+numbers are those of this machine, printed with what it had. With ``--client protocol`` the sessions are
+protocol-level students instead (:mod:`lab_ui.protocol_client`: Streamlit's websocket messages and the page's
+image downloads, no browser), which measures the server's side of a class whose browsers run elsewhere. The cold
+start is measured in Chromium either way.
+
+``bench watch-quick`` (the image task's) uses :func:`watch_training`: a run started and watched on the Train page.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -25,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vae_core.core.errors import LabError
+from vae_core.core.jobs import ACTIVE, JOB_FILE
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -55,12 +63,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs_dir: Path, log: Path, timeout: float = 120) -> tuple[subprocess.Popen, str, float]:
-    """The app on a free port; returns the process, its base URL and the seconds until it answered."""
+def start_server(runs_dir: Path, log: Path, timeout: float = 120,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
+    """The app on a free port (``env`` added to this process's environment); returns the process, its base URL and
+    the seconds until it answered."""
     if not APP.is_file():
-        raise LabError(f"bench serve runs the app from a checkout of the project; {APP} is missing.")
+        raise LabError(f"The benchmark runs the app from a checkout of the project; {APP} is missing.")
     port = _free_port()
-    env = {**os.environ, "VAE_RUNS_DIR": str(runs_dir)}
+    env = {**os.environ, **(env or {}), "VAE_RUNS_DIR": str(runs_dir)}
     # No file watcher: edits elsewhere in the working tree must not pop up "File change" prompts mid-measurement.
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
@@ -132,6 +142,32 @@ async def _student(browser: Any, base: str, name: str) -> dict[str, Any]:
     return result
 
 
+async def _protocol_class(base: str, names: list[str], page: str = "image-separation",
+                          moves: int = SLIDER_MOVES) -> list[dict[str, Any]]:
+    """``_student`` for each of ``names`` at once, without browsers: ``lab_ui.protocol_client`` (a separate
+    process: this package never imports streamlit) speaks Streamlit's websocket protocol to the server."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lab_ui.protocol_client", base, "--page", page,
+        "--slider", "Mixing weight w of the digit", "--moves", str(moves), *names,
+        cwd=APP.parent, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise LabError(f"The protocol client failed: {err.decode()[-500:]}")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def _open_home(browser: Any, base: str) -> None:
+    """The Home page in a fresh browser context, until its heading and the data line show."""
+    context = await browser.new_context()
+    try:
+        home = await context.new_page()
+        await home.goto(f"{base}/", wait_until="commit", timeout=PAGE_TIMEOUT_MS)
+        await home.get_by_role("heading", name="VAE Separation Lab").wait_for(timeout=PAGE_TIMEOUT_MS)
+        await home.get_by_text("Datasets").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    finally:
+        await context.close()
+
+
 async def _keep_using(page: Any, base: str, name: str, until: float) -> int:
     """Mixed use until ``until``: slider moves, the Latent explorer and back; returns the actions done."""
     actions = 0
@@ -154,33 +190,98 @@ async def _keep_using(page: Any, base: str, name: str, until: float) -> int:
     return actions
 
 
-async def _run(sizes: list[int], minutes: float, say: Any) -> dict[str, Any]:
+def _playwright() -> Any:
+    """Playwright's async entry point, or one sentence on what to install."""
     try:
-        from playwright.async_api import async_playwright  # optional: a test dependency, only this bench needs it
+        from playwright.async_api import async_playwright  # optional: a test dependency, only these benches need it
     except ImportError:
-        raise LabError("bench serve drives Chromium through Playwright: pip install playwright (and install the "
+        raise LabError("This benchmark drives Chromium through Playwright: pip install playwright (and install the "
                        "system Chromium, e.g. apt-get install chromium).") from None
     if not os.access(CHROMIUM, os.X_OK):
-        raise LabError(f"bench serve needs the system Chromium at {CHROMIUM} (apt-get install chromium).")
-    report: dict[str, Any] = {"cpus": os.cpu_count(), "slider_moves": SLIDER_MOVES, "sizes": {}}
-    async with async_playwright() as p:
+        raise LabError(f"This benchmark needs the system Chromium at {CHROMIUM} (apt-get install chromium).")
+    return async_playwright
+
+
+async def _watch(preset: str, who: str, env: dict[str, str], timeout_s: float) -> dict[str, Any]:
+    async with _playwright()() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         with tempfile.TemporaryDirectory() as tmp:
-            # Cold start: from launching the server to the Home page drawn in an open browser.
+            runs = Path(tmp) / "runs"
+            proc, base, _ = start_server(runs, Path(tmp) / "server.log", env=env)
+            try:
+                page = await browser.new_page(viewport={"width": 1366, "height": 900})
+                await page.goto(f"{base}/train?who={who}", timeout=PAGE_TIMEOUT_MS)
+                start = page.get_by_role("button", name="Start training")
+                await start.wait_for(timeout=PAGE_TIMEOUT_MS)
+                await page.get_by_text(re.compile(rf"^{re.escape(preset)}\b")).first.click()
+                await asyncio.sleep(2.0)  # the preset's values are drawn
+                cpu0 = process_cpu_s(proc.pid)
+                t0 = time.perf_counter()
+                await start.click()
+                job: dict[str, Any] = {}
+                while time.perf_counter() - t0 < timeout_s:
+                    await asyncio.sleep(0.5)
+                    files = list(runs.glob(f"*/{JOB_FILE}"))
+                    if files:
+                        job = json.loads(files[0].read_text())
+                        if job["status"] not in ACTIVE:
+                            break
+                else:
+                    raise LabError(f"The watched run did not end within {timeout_s:.0f} s.")
+                ended = time.perf_counter() - t0
+                # What the student sees: the page says the run ended (it polls every few seconds).
+                await page.get_by_text(re.compile("Finished in|Stopped|Reached the time limit|failed")).first.wait_for(
+                    timeout=PAGE_TIMEOUT_MS)
+                sidecar = files[0].parent / "checkpoint.json"
+                return {"click_to_end_s": round(ended, 2), "status": job["status"], "timings": job.get("timings", {}),
+                        "epochs_done": (job.get("history", {}).get("epoch") or [0])[-1],
+                        "server_cpu_s": round(process_cpu_s(proc.pid) - cpu0, 2),
+                        "test_metrics": json.loads(sidecar.read_text()).get("test_metrics") if sidecar.is_file()
+                        else None}
+            finally:
+                stop_server(proc)
+                await browser.close()
+
+
+def watch_training(preset: str, who: str = "bench-watch", env: dict[str, str] | None = None,
+                   timeout_s: float = 900) -> dict[str, Any]:
+    """Start a run from the Train page with ``preset`` chosen, in Chromium, and watch it until it ends, as a student
+    would (a fresh server and runs folder). Returns the job's status, its phase timings (``loading_s``,
+    ``training_s``, ``scoring_s``, measured by the worker), seconds from the click to the end, the server's CPU
+    seconds meanwhile and the run's test metrics."""
+    return asyncio.run(_watch(preset, who, env or {}, timeout_s))
+
+
+async def _run(sizes: list[int], minutes: float, client: str, say: Any) -> dict[str, Any]:
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "slider_moves": SLIDER_MOVES, "client": client, "sizes": {}}
+    async with _playwright()() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        with tempfile.TemporaryDirectory() as tmp:
+            # Cold start: from launching the server to the Home page drawn in an open browser; for the protocol
+            # client, until the Home page's run ended and its elements arrived (the client's own start-up, a
+            # Python process importing streamlit's messages, is not counted: it connects, then its clock runs).
             t0 = time.perf_counter()
             proc, base, startup = start_server(Path(tmp) / "runs", Path(tmp) / "server.log")
             try:
-                home = await browser.new_page()
-                await home.goto(f"{base}/", wait_until="commit", timeout=PAGE_TIMEOUT_MS)
-                await home.get_by_role("heading", name="VAE Separation Lab").wait_for(timeout=PAGE_TIMEOUT_MS)
-                await home.get_by_text("Datasets").first.wait_for(timeout=PAGE_TIMEOUT_MS)
-                report["cold_start_home_s"] = round(time.perf_counter() - t0, 2)
+                if client == "protocol":
+                    (home_result,) = await _protocol_class(base, ["cold-start"], page="", moves=0)
+                    if home_result["error"]:
+                        raise LabError(f"The Home page did not draw: {home_result['error']}")
+                    report["cold_start_home_s"] = round(startup + home_result["first_render_s"], 2)
+                else:
+                    await _open_home(browser, base)
+                    report["cold_start_home_s"] = round(time.perf_counter() - t0, 2)
                 report["server_start_s"] = round(startup, 2)
-                await home.close()
                 report["server_rss_mb_idle"] = round(process_rss_mb(proc.pid), 1)
-                say(f"cold start: server answered in {startup:.1f} s, Home page drawn {report['cold_start_home_s']:.1f} "
-                    f"s after launch; server {report['server_rss_mb_idle']:.0f} MB; {os.cpu_count()} CPUs shared by "
-                    "the browser and the server")
+                await asyncio.sleep(5.0)  # the server warms up its libraries after the first page
+                t = time.perf_counter()
+                await _open_home(browser, base)  # what a fresh browser spends on a warm server
+                report["browser_home_warm_s"] = round(time.perf_counter() - t, 2)
+                say(f"cold start ({client}): server answered in {startup:.1f} s, Home page drawn "
+                    f"{report['cold_start_home_s']:.1f} s after launch; server {report['server_rss_mb_idle']:.0f} MB. "
+                    f"A fresh Chromium page then drew Home from the warm server in "
+                    f"{report['browser_home_warm_s']:.1f} s. {os.cpu_count()} CPUs shared by the browsers and the "
+                    "server")
                 say(f"{'sessions':>8} {'first render s p50/p95/max':>28} {'slider→image s p50/p95/max':>28} "
                     f"{'errors':>6} {'not found':>9} {'server MB':>9} {'server CPU s / wall s':>22}")
                 kept: list[dict[str, Any]] = []
@@ -188,11 +289,16 @@ async def _run(sizes: list[int], minutes: float, say: Any) -> dict[str, Any]:
                     for r in kept:  # the previous class leaves
                         await r["context"].close()
                     cpu0, wall0 = process_cpu_s(proc.pid), time.perf_counter()
-                    results = await asyncio.gather(*[_student(browser, base, f"load-{n}-{i}") for i in range(n)])
+                    names = [f"load-{n}-{i}" for i in range(n)]
+                    if client == "protocol":
+                        results = await _protocol_class(base, names)
+                    else:
+                        results = await asyncio.gather(*[_student(browser, base, name) for name in names])
                     server_cpu, wall = process_cpu_s(proc.pid) - cpu0, time.perf_counter() - wall0
-                    kept = [r for r in results if r["error"] is None]
-                    first = percentiles([r["first_render_s"] for r in kept])
-                    slider = percentiles([s for r in kept for s in r["slider_s"]])
+                    kept = [r for r in results if r["error"] is None and "context" in r]
+                    ok = [r for r in results if r["error"] is None]
+                    first = percentiles([r["first_render_s"] for r in ok])
+                    slider = percentiles([s for r in ok for s in r["slider_s"]])
                     row = {"first_render_s": first, "slider_to_image_s": slider,
                            "errors": [r["error"] for r in results if r["error"]],
                            "page_not_found": sum(r["page_not_found"] for r in results),
@@ -228,7 +334,15 @@ async def _run(sizes: list[int], minutes: float, say: Any) -> dict[str, Any]:
     return report
 
 
-def bench_serve(sizes: list[int], minutes: float = 0.0, echo: bool = True) -> dict[str, Any]:
-    """Measure the app under ``sizes`` concurrent sessions (one fresh server for the whole run)."""
+CLIENTS = ("browser", "protocol")
+
+
+def bench_serve(sizes: list[int], minutes: float = 0.0, client: str = "browser", echo: bool = True) -> dict[str, Any]:
+    """Measure the app under ``sizes`` concurrent sessions (one fresh server for the whole run), each a Chromium
+    page (``client="browser"``) or a protocol-level student (``"protocol"``, :mod:`lab_ui.protocol_client`)."""
+    if client not in CLIENTS:
+        raise LabError(f"The client must be one of {', '.join(CLIENTS)}, not {client!r}.")
+    if minutes > 0 and client != "browser":
+        raise LabError("--minutes keeps browser sessions using the app; use it with --client browser.")
     say = print if echo else (lambda *a, **k: None)
-    return asyncio.run(_run(sizes, minutes, say))
+    return asyncio.run(_run(sizes, minutes, client, say))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -64,6 +66,25 @@ class TaskSpec:
 
 
 _TASKS: dict[str, TaskSpec] = {}
+_ENTRY_MODULES: list[str] = []  # modules whose import registers tasks, imported when the registry is first asked
+_entries_lock = threading.RLock()  # re-entrant: a task module may ask the registry while it is being imported
+
+
+def add_entries(module: str) -> None:
+    """Name a module whose import registers tasks (``vae_core`` names ``vae_core.tasks``). It is imported the first
+    time the registry is asked, not now: task modules load torch, and listing checkpoints or drawing a page that
+    needs no model should not."""
+    with _entries_lock:
+        if module not in _ENTRY_MODULES:
+            _ENTRY_MODULES.append(module)
+
+
+def _registered() -> dict[str, TaskSpec]:
+    """The registry, after importing every named entries module."""
+    with _entries_lock:
+        for module in _ENTRY_MODULES:
+            importlib.import_module(module)  # at once when imported already (or being imported, re-entered)
+    return _TASKS
 
 
 def register(spec: TaskSpec) -> TaskSpec:
@@ -77,18 +98,19 @@ def register(spec: TaskSpec) -> TaskSpec:
 
 def tasks() -> dict[str, TaskSpec]:
     """Every registered task by name, in registration order."""
-    return dict(_TASKS)
+    return dict(_registered())
 
 
 def get_task(name: str) -> TaskSpec:
-    if name not in _TASKS:
-        raise LabError(f"Unknown task {name!r}; the tasks are {', '.join(_TASKS) or 'none'}.")
-    return _TASKS[name]
+    known = _registered()
+    if name not in known:
+        raise LabError(f"Unknown task {name!r}; the tasks are {', '.join(known) or 'none'}.")
+    return known[name]
 
 
 def task_of_config(config: Any) -> TaskSpec:
     """The task whose training config ``config`` is."""
-    for spec in _TASKS.values():
+    for spec in _registered().values():
         if type(config) is spec.config_class:
             return spec
     raise LabError(f"{type(config).__name__} is no registered task's training config.")
@@ -96,7 +118,7 @@ def task_of_config(config: Any) -> TaskSpec:
 
 def model_kinds() -> dict[str, tuple[type, type]]:
     """Every registered model kind -> (config class, model class)."""
-    return {kind: entry for spec in _TASKS.values() for kind, entry in spec.model_kinds.items()}
+    return {kind: entry for spec in _registered().values() for kind, entry in spec.model_kinds.items()}
 
 
 def model_kind(kind: str) -> tuple[type, type]:
@@ -107,7 +129,7 @@ def model_kind(kind: str) -> tuple[type, type]:
 
 
 def task_of_kind(kind: str) -> TaskSpec:
-    for spec in _TASKS.values():
+    for spec in _registered().values():
         if kind in spec.model_kinds:
             return spec
     raise ConfigError(f"Unknown model kind {kind!r}; expected one of {', '.join(model_kinds())}.")

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vae_core.core.checkpoints import atomic_write_bytes, atomic_write_json, update_sidecar
+from vae_core.core.store import atomic_write_bytes, atomic_write_json, update_sidecar
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.jobs import HEARTBEAT_FILE, JOB_FILE, PREVIEW_FILE, STOP_FILE, JobState
@@ -131,6 +131,7 @@ def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState
     job.status, job.pid, job.phase = "running", os.getpid(), "loading"
     job.started = job.started or time.time()  # set by the runner when it launched this worker
     writer.write()
+    t0 = time.perf_counter()
     try:
         if job.plugin:
             importlib.import_module(job.plugin)  # registers a task that lives outside vae_core.tasks
@@ -139,14 +140,18 @@ def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState
         data_root = Path(job.data_root) if job.data_root else None
         task = spec.make_task(config, data_root)
         writer.task = task
+        job.timings["loading_s"] = round(time.perf_counter() - t0, 2)
         meta = {"name": job.name, "origin": "app", "job_id": job.id, "owner": job.owner}
         result = run_training(task, writer, stop, out_dir=folder, meta=meta)
+        job.timings["training_s"] = round(result.seconds, 2)
         # A stop is honoured at once: scoring takes long (`vae_core eval` can score the run later).
         if job.has_checkpoint and not stop.is_set():
             job.phase, job.eta_s = "scoring", None
             writer.write()
+            t = time.perf_counter()
             metrics = spec.evaluate(load_checkpoint(folder), data_root, job.eval_limit)
             update_sidecar(folder, test_metrics=metrics)
+            job.timings["scoring_s"] = round(time.perf_counter() - t, 2)
         kept = "the best model so far was kept." if job.has_checkpoint else "no model had been saved yet."
         if stop.is_set():
             job.status, job.message = "stopped", f"Stopped; {kept}"

@@ -20,6 +20,7 @@ from vae_core.image.mixing import load_pairs, mix
 from vae_core.core.models import build_model
 from vae_core.core.bench import separation_latency_ms
 from vae_core.core.inference import load_checkpoint
+from vae_core.core.loadtest import watch_training
 from vae_core.core.registry import require_task
 from vae_core.image.latents import decode, traversal
 
@@ -93,14 +94,53 @@ def bench_train_quick(data_root: Path | None = None, echo: bool = True) -> dict[
         f"{torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
         result = train(cfg, out_dir=Path(tmp) / "quick", data_root=data_root)
+        t = time.perf_counter()
         metrics = evaluate_checkpoint(Path(tmp) / "quick", data_root)
-    report = {"seconds": round(result.seconds, 2), "psnr_db": round(metrics["projected"]["psnr_mean"], 3),
+        scoring = time.perf_counter() - t
+    report = {"seconds": round(result.seconds, 2), "scoring_seconds": round(scoring, 2),
+              "psnr_db": round(metrics["projected"]["psnr_mean"], 3),
               "psnr_raw_db": round(metrics["raw"]["psnr_mean"], 3),
               "mixture_psnr_db": round(metrics["mixture_baseline"]["psnr_mean"], 3),
               "epochs": len(result.history["epoch"]), "stopped_by_time_budget": result.stopped,
               "threads": torch.get_num_threads()}
-    say(f"training wall time {report['seconds']:.1f} s; test PSNR {report['psnr_db']:.2f} dB mixture-consistent, "
+    say(f"training wall time {report['seconds']:.1f} s (then scoring {scoring:.1f} s); test PSNR {report['psnr_db']:.2f} dB mixture-consistent, "
         f"{report['psnr_raw_db']:.2f} dB raw (mixture {report['mixture_psnr_db']:.2f} dB)")
+    return report
+
+
+def bench_watch_quick(data_root: Path | None = None, repeats: int = 1, echo: bool = True) -> dict[str, Any]:
+    """The quick preset unwatched (``bench train-quick``, in this process), then started and watched to its end from
+    the Train page in Chromium (its own worker process, a fresh server; browser and server on this machine's cores),
+    ``repeats`` times in turn. Prints what watching costs the run: the ratio of training times within each pair
+    (the machine's drift between pairs cancels out), their median and range."""
+    say = print if echo else (lambda *a, **k: None)
+    pairs = []
+    for i in range(repeats):
+        say(f"pair {i + 1} of {repeats}: unwatched")
+        alone = bench_train_quick(data_root, echo)
+        say("… then watched from the Train page (Chromium, a fresh server)")
+        watched = watch_training("quick", env={"VAE_DATA_DIR": str(data_root)} if data_root else None)
+        t = watched["timings"]
+        psnr = (watched["test_metrics"] or {}).get("projected", {}).get("psnr_mean")
+        pair = {"unwatched": alone, "watched": watched, "watched_psnr_db": None if psnr is None else round(psnr, 3),
+                "training_ratio": round(t["training_s"] / alone["seconds"], 3) if "training_s" in t else None,
+                "end_to_end_ratio": round(watched["click_to_end_s"] / (alone["seconds"] + alone["scoring_seconds"]),
+                                          3)}
+        pairs.append(pair)
+        say(f"watched: {watched['status']} after {watched['epochs_done']:.2f} epochs; worker: loading "
+            f"{t.get('loading_s', float('nan')):.1f} s, training {t.get('training_s', float('nan')):.1f} s, scoring "
+            f"{t.get('scoring_s', float('nan')):.1f} s; click to end {watched['click_to_end_s']:.1f} s; server CPU "
+            f"{watched['server_cpu_s']:.1f} s meanwhile; test PSNR {pair['watched_psnr_db']} dB")
+        say(f"training time watched / unwatched {pair['training_ratio']}; click-to-end / (training + scoring) "
+            f"unwatched {pair['end_to_end_ratio']}")
+    ratios = [p["training_ratio"] for p in pairs if p["training_ratio"] is not None]
+    report = {"pairs": pairs, "threads": torch.get_num_threads(), "repeats": repeats,
+              "training_ratio_median": round(statistics.median(ratios), 3) if ratios else None,
+              "training_ratio_range": [min(ratios), max(ratios)] if ratios else None,
+              "psnr_gap_db": [round(p["watched_psnr_db"] - p["unwatched"]["psnr_db"], 3) for p in pairs
+                              if p["watched_psnr_db"] is not None]}
+    say(f"watched / unwatched training time over {repeats} pair(s): median {report['training_ratio_median']}, range "
+        f"{report['training_ratio_range']}; test PSNR watched minus unwatched {report['psnr_gap_db']} dB")
     return report
 
 

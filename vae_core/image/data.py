@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from vae_core.core.data import DataFile, data_root, download_file, md5sum
 from vae_core.core.errors import DataCorruptError, DataMissingError
@@ -148,7 +147,7 @@ def ensure_dataset(ds: ImageDataset | str, root: Path | None = None, download: b
 
 
 @functools.lru_cache(maxsize=8)
-def _load_split_cached(key: str, split: str, root: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_split_cached(key: str, split: str, root: str) -> tuple[np.ndarray, np.ndarray]:
     ds = DATASETS[key]
     folder = Path(root) / key
     arrays = []
@@ -165,14 +164,15 @@ def _load_split_cached(key: str, split: str, root: str) -> tuple[torch.Tensor, t
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataCorruptError(f"{ds.title} {split} images and labels do not match; download them again.")
-    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+    return images.copy(), labels.astype(np.int64)  # cached and shared by the callers: they must not change them
 
 
 def load_split(ds: ImageDataset | str, split: str, root: Path | None = None,
-               download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               download: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64 of the ``train`` or ``test`` split.
 
-    Checks every file's MD5 before parsing; results are cached per process.
+    Checks every file's MD5 before parsing; results are cached per process. NumPy, not torch: this module loads
+    without torch (the app's Home page checks the files with it).
     """
     ds = DATASETS[ds] if isinstance(ds, str) else ds
     if split not in ("train", "test"):

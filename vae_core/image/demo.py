@@ -35,7 +35,7 @@ def load_test_images(data_root: Path | None = None) -> TestImages:
     """Both test sets (raises :class:`DataMissingError` naming missing files)."""
     d, dl = load_split(MNIST, "test", data_root)
     c, cl = load_split(FASHION_MNIST, "test", data_root)
-    return TestImages(d, dl.numpy(), c, cl.numpy())
+    return TestImages(torch.from_numpy(d), dl, torch.from_numpy(c), cl)
 
 
 CLASS_NAMES = {"digit": MNIST.classes, "clothing": FASHION_MNIST.classes}

@@ -6,7 +6,9 @@ from typing import Any
 
 import torch
 
-from vae_core.core.checkpoints import load_model, update_sidecar
+from vae_core.core.checkpoints import load_model
+
+from vae_core.core.store import update_sidecar
 from vae_core.core.errors import LabError
 from vae_core.core.metrics import psnr, ssim
 from vae_core.image.mixing import PairSet, load_pairs, mix

@@ -84,8 +84,8 @@ def load_pairs(split: str, pair_seed: int = 0, root: Path | None = None, downloa
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', not {split!r}")
     official = "test" if split == "test" else "train"
-    d_img, d_lab = load_split(MNIST, official, root, download)
-    c_img, c_lab = load_split(FASHION_MNIST, official, root, download)
+    d_img, d_lab = map(torch.from_numpy, load_split(MNIST, official, root, download))
+    c_img, c_lab = map(torch.from_numpy, load_split(FASHION_MNIST, official, root, download))
     if split == "test":
         d_idx = torch.arange(len(d_img))
         c_idx = pair_permutation(len(c_img), pair_seed)

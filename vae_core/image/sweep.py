@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vae_core.core.errors import ConfigError
-from vae_core.core.checkpoints import CheckpointInfo, list_checkpoints, load_model, save_checkpoint, update_sidecar
+from vae_core.core.checkpoints import load_model, save_checkpoint
+from vae_core.core.store import CheckpointInfo, list_checkpoints, update_sidecar
 from vae_core.image.evaluation import evaluate_checkpoint
 from vae_core.image.latents import collapse_report, summarize
 from vae_core.image.inference import ImageSeparator
