@@ -317,3 +317,27 @@ def test_bench_serve_measures_one_student_and_prints_json(image_checkpoint):  # 
     assert row["slider_to_image_s"]["n"] == 3 and 0 < row["slider_to_image_s"]["p50"] <= row["slider_to_image_s"]["max"]
     assert row["server_rss_mb"] > 50 and 0 < row["server_cpu_s"] < row["wall_s"] * report["cpus"]
     assert 0 < report["server_start_s"] < report["cold_start_home_s"]
+
+
+def test_bench_serve_protocol_client_drives_two_students(image_checkpoint):  # noqa: F811
+    """`bench serve --client protocol`: two students speak Streamlit's websocket protocol (no browser); each draws
+    the image page and moves the slider three times, each move drawing a new image."""
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "serve", "--client", "protocol", "--sessions",
+                          "2", "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["client"] == "protocol"
+    row = report["sizes"]["2"]
+    assert row["errors"] == [] and row["page_not_found"] == 0
+    assert row["first_render_s"]["n"] == 2 and row["first_render_s"]["p50"] > 0
+    assert row["slider_to_image_s"]["n"] == 6
+    assert 0 < report["server_start_s"] < report["cold_start_home_s"] and report["browser_home_warm_s"] > 0
+
+
+def test_bench_serve_refuses_minutes_with_the_protocol_client():
+    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "serve", "--client", "protocol", "--minutes", "1"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "use it with --client browser" in out.stderr and "Traceback" not in out.stderr
