@@ -309,7 +309,7 @@ def test_train_page_renders_presets(train_runs):
     assert at.radio(key="train_model_quick").value == "mlp"
     assert at.slider(key="train_latent_quick").value == 16
     assert at.number_input(key="train_epochs_quick").value == 4
-    assert at.number_input(key="train_budget_quick").value == 75
+    assert at.number_input(key="train_budget_quick").value == 150
     assert at.select_slider(key="train_beta_quick").value == 1.0
     assert any("No runs of yours yet (ada)" in i.value for i in at.info)
 
