@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vae_core.core.errors import LabError
-from vae_core.core.loadtest import start_server, stop_server
+from vae_core.core.loadtest import start_server, stop_server, watch_training
 from ui.app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -341,3 +341,16 @@ def test_bench_serve_refuses_minutes_with_the_protocol_client():
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "use it with --client browser" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_protocol_student_starts_a_run_on_the_train_page_and_keeps_it_live(image_checkpoint):  # noqa: F811
+    """`bench watch-quick --client protocol`'s watcher: it presses Start training on a real server and then reruns
+    the page's live fragments at the intervals they ask for (as an open tab does) until the run has ended."""
+    report = watch_training("quick", who="proto-watch", client="protocol", env={"VAE_JOB_EVAL_LIMIT": "500"},
+                            timeout_s=600)
+    assert report["status"] == "done" and report["epochs_done"] == 4
+    assert set(report["timings"]) == {"loading_s", "training_s", "scoring_s"}
+    assert report["test_metrics"]["n"] == 500  # scored as the server's environment says
+    # The status fragment asks for a rerun every 3 s and the curves every 9 s while the run goes on.
+    assert report["fragment_reruns"] >= report["timings"]["training_s"] / 9
+    assert 0 < report["server_cpu_s"] < report["click_to_end_s"] * 2

@@ -243,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--minutes", type=float, default=0.0,
                    help="serve: then keep the last class using the app this long, sampling server memory")
     b.add_argument("--client", choices=CLIENTS, default="browser",
-                   help="serve: each session a Chromium page, or a protocol-level client (the server's side of a "
-                        "class whose browsers run on the students' machines)")
+                   help="serve, watch-quick: each session a Chromium page, or a protocol-level client (the "
+                        "server's side of a class whose browsers run on the students' machines)")
     b.add_argument("--repeats", type=positive_int, default=None,
                    help="watch-quick: unwatched/watched pairs to run in turn (default 1)")
     b.set_defaults(func=cmd_bench)

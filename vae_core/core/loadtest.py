@@ -41,6 +41,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE_TIMEOUT_MS = 300_000
 SLIDER_MOVES = 3
+CLIENTS = ("browser", "protocol")
 
 
 def process_rss_mb(pid: int) -> float:
@@ -202,54 +203,82 @@ def _playwright() -> Any:
     return async_playwright
 
 
-async def _watch(preset: str, who: str, env: dict[str, str], timeout_s: float) -> dict[str, Any]:
+async def _wait_for_run_end(runs: Path, t0: float, timeout_s: float) -> tuple[dict[str, Any], Path]:
+    """The first job in ``runs`` once it has ended, and its folder."""
+    while time.perf_counter() - t0 < timeout_s:
+        await asyncio.sleep(0.5)
+        files = list(runs.glob(f"*/{JOB_FILE}"))
+        if files:
+            job = json.loads(files[0].read_text())
+            if job["status"] not in ACTIVE:
+                return job, files[0].parent
+    raise LabError(f"The watched run did not end within {timeout_s:.0f} s.")
+
+
+async def _watch(preset: str, who: str, env: dict[str, str], timeout_s: float, client: str) -> dict[str, Any]:
     async with _playwright()() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = (await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                   if client == "browser" else None)
         with tempfile.TemporaryDirectory() as tmp:
             runs = Path(tmp) / "runs"
             proc, base, _ = start_server(runs, Path(tmp) / "server.log", env=env)
+            watcher = None
             try:
-                page = await browser.new_page(viewport={"width": 1366, "height": 900})
-                await page.goto(f"{base}/train?who={who}", timeout=PAGE_TIMEOUT_MS)
-                start = page.get_by_role("button", name="Start training")
-                await start.wait_for(timeout=PAGE_TIMEOUT_MS)
-                await page.get_by_text(re.compile(rf"^{re.escape(preset)}\b")).first.click()
-                await asyncio.sleep(2.0)  # the preset's values are drawn
-                cpu0 = process_cpu_s(proc.pid)
-                t0 = time.perf_counter()
-                await start.click()
-                job: dict[str, Any] = {}
-                while time.perf_counter() - t0 < timeout_s:
-                    await asyncio.sleep(0.5)
-                    files = list(runs.glob(f"*/{JOB_FILE}"))
-                    if files:
-                        job = json.loads(files[0].read_text())
-                        if job["status"] not in ACTIVE:
-                            break
+                if client == "protocol":  # the page's default preset; a student who presses Start, tab left open
+                    cpu0, t0 = process_cpu_s(proc.pid), time.perf_counter()  # the client's start-up counts here
+                    watcher = await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "lab_ui.protocol_client", base, who, "--page", "train", "--click",
+                        "Start training", cwd=APP.parent, stdout=asyncio.subprocess.PIPE,
+                        stderr=asyncio.subprocess.PIPE)
+                    job, folder = await _wait_for_run_end(runs, t0, timeout_s)
+                    ended = time.perf_counter() - t0
                 else:
-                    raise LabError(f"The watched run did not end within {timeout_s:.0f} s.")
-                ended = time.perf_counter() - t0
-                # What the student sees: the page says the run ended (it polls every few seconds).
-                await page.get_by_text(re.compile("Finished in|Stopped|Reached the time limit|failed")).first.wait_for(
-                    timeout=PAGE_TIMEOUT_MS)
-                sidecar = files[0].parent / "checkpoint.json"
-                return {"click_to_end_s": round(ended, 2), "status": job["status"], "timings": job.get("timings", {}),
-                        "epochs_done": (job.get("history", {}).get("epoch") or [0])[-1],
-                        "server_cpu_s": round(process_cpu_s(proc.pid) - cpu0, 2),
-                        "test_metrics": json.loads(sidecar.read_text()).get("test_metrics") if sidecar.is_file()
-                        else None}
+                    page = await browser.new_page(viewport={"width": 1366, "height": 900})
+                    await page.goto(f"{base}/train?who={who}", timeout=PAGE_TIMEOUT_MS)
+                    start = page.get_by_role("button", name="Start training")
+                    await start.wait_for(timeout=PAGE_TIMEOUT_MS)
+                    await page.get_by_text(re.compile(rf"^{re.escape(preset)}\b")).first.click()
+                    await asyncio.sleep(2.0)  # the preset's values are drawn
+                    cpu0, t0 = process_cpu_s(proc.pid), time.perf_counter()
+                    await start.click()
+                    job, folder = await _wait_for_run_end(runs, t0, timeout_s)
+                    ended = time.perf_counter() - t0
+                    # What the student sees: the page says the run ended (it polls every few seconds).
+                    await page.get_by_text(re.compile("Finished in|Stopped|Reached the time limit|failed")).first\
+                        .wait_for(timeout=PAGE_TIMEOUT_MS)
+                sidecar = folder / "checkpoint.json"
+                report: dict[str, Any] = {
+                    "client": client, "click_to_end_s": round(ended, 2), "status": job["status"],
+                    "timings": job.get("timings", {}), "epochs_done": (job.get("history", {}).get("epoch") or [0])[-1],
+                    "server_cpu_s": round(process_cpu_s(proc.pid) - cpu0, 2),
+                    "test_metrics": json.loads(sidecar.read_text()).get("test_metrics") if sidecar.is_file() else None}
+                if watcher is not None:
+                    watcher.terminate()
+                    out, err = await watcher.communicate()
+                    if watcher.returncode != 0:
+                        raise LabError(f"The protocol client failed: {err.decode()[-500:]}")
+                    report.update(json.loads(out.decode().strip().splitlines()[-1]))
+                return report
             finally:
+                if watcher is not None and watcher.returncode is None:
+                    watcher.kill()
+                    await watcher.wait()
                 stop_server(proc)
-                await browser.close()
+                if browser is not None:
+                    await browser.close()
 
 
 def watch_training(preset: str, who: str = "bench-watch", env: dict[str, str] | None = None,
-                   timeout_s: float = 900) -> dict[str, Any]:
-    """Start a run from the Train page with ``preset`` chosen, in Chromium, and watch it until it ends, as a student
-    would (a fresh server and runs folder). Returns the job's status, its phase timings (``loading_s``,
-    ``training_s``, ``scoring_s``, measured by the worker), seconds from the click to the end, the server's CPU
-    seconds meanwhile and the run's test metrics."""
-    return asyncio.run(_watch(preset, who, env or {}, timeout_s))
+                   timeout_s: float = 900, client: str = "browser") -> dict[str, Any]:
+    """Start a run from the Train page with ``preset`` chosen and watch it until it ends, as a student would (a
+    fresh server and runs folder): in Chromium, or (``client="protocol"``) as a protocol-level student who keeps
+    the page live without drawing it, which measures the server's side of watching; that one starts the page's
+    default preset. Returns the job's status, its phase timings (``loading_s``, ``training_s``, ``scoring_s``,
+    measured by the worker), seconds from the click to the end, the server's CPU seconds meanwhile and the run's
+    test metrics."""
+    if client not in CLIENTS:
+        raise LabError(f"The client must be one of {', '.join(CLIENTS)}, not {client!r}.")
+    return asyncio.run(_watch(preset, who, env or {}, timeout_s, client))
 
 
 async def _run(sizes: list[int], minutes: float, client: str, say: Any) -> dict[str, Any]:
@@ -332,9 +361,6 @@ async def _run(sizes: list[int], minutes: float, client: str, say: Any) -> dict[
                 stop_server(proc)
         await browser.close()
     return report
-
-
-CLIENTS = ("browser", "protocol")
 
 
 def bench_serve(sizes: list[int], minutes: float = 0.0, client: str = "browser", echo: bool = True) -> dict[str, Any]:

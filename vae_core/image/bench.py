@@ -108,18 +108,20 @@ def bench_train_quick(data_root: Path | None = None, echo: bool = True) -> dict[
     return report
 
 
-def bench_watch_quick(data_root: Path | None = None, repeats: int = 1, echo: bool = True) -> dict[str, Any]:
+def bench_watch_quick(data_root: Path | None = None, repeats: int = 1, client: str = "browser",
+                      echo: bool = True) -> dict[str, Any]:
     """The quick preset unwatched (``bench train-quick``, in this process), then started and watched to its end from
-    the Train page in Chromium (its own worker process, a fresh server; browser and server on this machine's cores),
-    ``repeats`` times in turn. Prints what watching costs the run: the ratio of training times within each pair
-    (the machine's drift between pairs cancels out), their median and range."""
+    the Train page (its own worker process, a fresh server), ``repeats`` times in turn. The watcher is Chromium on
+    this machine's cores, or a protocol-level student who keeps the page live without drawing it (the server's
+    side of watching, as when the browser runs on another machine). Prints what watching costs the run: the ratio
+    of training times within each pair (the machine's drift between pairs cancels out), their median and range."""
     say = print if echo else (lambda *a, **k: None)
     pairs = []
     for i in range(repeats):
         say(f"pair {i + 1} of {repeats}: unwatched")
         alone = bench_train_quick(data_root, echo)
-        say("… then watched from the Train page (Chromium, a fresh server)")
-        watched = watch_training("quick", env={"VAE_DATA_DIR": str(data_root)} if data_root else None)
+        say(f"… then watched from the Train page ({client}, a fresh server)")
+        watched = watch_training("quick", env={"VAE_DATA_DIR": str(data_root)} if data_root else None, client=client)
         t = watched["timings"]
         psnr = (watched["test_metrics"] or {}).get("projected", {}).get("psnr_mean")
         pair = {"unwatched": alone, "watched": watched, "watched_psnr_db": None if psnr is None else round(psnr, 3),
@@ -134,7 +136,7 @@ def bench_watch_quick(data_root: Path | None = None, repeats: int = 1, echo: boo
         say(f"training time watched / unwatched {pair['training_ratio']}; click-to-end / (training + scoring) "
             f"unwatched {pair['end_to_end_ratio']}")
     ratios = [p["training_ratio"] for p in pairs if p["training_ratio"] is not None]
-    report = {"pairs": pairs, "threads": torch.get_num_threads(), "repeats": repeats,
+    report = {"pairs": pairs, "threads": torch.get_num_threads(), "repeats": repeats, "client": client,
               "training_ratio_median": round(statistics.median(ratios), 3) if ratios else None,
               "training_ratio_range": [min(ratios), max(ratios)] if ratios else None,
               "psnr_gap_db": [round(p["watched_psnr_db"] - p["unwatched"]["psnr_db"], 3) for p in pairs

@@ -149,5 +149,6 @@ BENCHES = {
     "image": lambda args: bench_image(checkpoints=args.checkpoints or ["image-mlp", "image-conv"], limit=args.limit,
                                       data_root=args.data_dir),
     "train-quick": lambda args: bench_train_quick(data_root=args.data_dir),
-    "watch-quick": lambda args: bench_watch_quick(data_root=args.data_dir, repeats=args.repeats or 1),
+    "watch-quick": lambda args: bench_watch_quick(data_root=args.data_dir, repeats=args.repeats or 1,
+                                                      client=args.client),
 }
