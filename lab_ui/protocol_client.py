@@ -64,12 +64,14 @@ class ProtocolStudent:
                             is_auto_rerun=auto)
         await self.ws.send(BackMsg(rerun_script=state).SerializeToString())
         self.images = []
+        full = not fragment_id
         while True:
             msg = ForwardMsg.FromString(await self.ws.recv())
             kind = msg.WhichOneof("type")
-            if kind == "new_session":  # every full run starts with one; its fragments ask for reruns anew
+            if kind == "new_session":  # every run starts with one, fragment runs too
                 self.page_hash = msg.new_session.page_script_hash
-                self.auto.clear()
+                if full:  # a full run's fragments ask for their reruns anew
+                    self.auto.clear()
             elif kind == "auto_rerun":
                 self.auto[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
             elif kind == "stop_auto_rerun":
@@ -86,8 +88,10 @@ class ProtocolStudent:
                     self.buttons[element.button.label] = element.button.id
                 elif what == "imgs":
                     self.images += [img.url for img in element.imgs.imgs]
-            elif kind == "script_finished" and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                break  # an early finish is st.rerun(): the server starts the next run itself
+            elif kind == "script_finished":
+                if msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    break
+                full = True  # st.rerun(): the server starts a full run itself
         await asyncio.gather(*[asyncio.to_thread(_fetch, self.base + url) for url in self.images
                                if url.startswith("/")])
 

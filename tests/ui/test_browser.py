@@ -5,6 +5,7 @@ skips, without it. A screenshot of the image page is saved to test-artifacts/ fo
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -346,8 +347,10 @@ def test_bench_serve_refuses_minutes_with_the_protocol_client():
 def test_a_protocol_student_starts_a_run_on_the_train_page_and_keeps_it_live(image_checkpoint):  # noqa: F811
     """`bench watch-quick --client protocol`'s watcher: it presses Start training on a real server and then reruns
     the page's live fragments at the intervals they ask for (as an open tab does) until the run has ended."""
-    report = watch_training("quick", who="proto-watch", client="protocol", env={"VAE_JOB_EVAL_LIMIT": "500"},
-                            timeout_s=600)
+    # Its own thread: the browser fixtures of this module keep Playwright's event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        report = pool.submit(watch_training, "quick", who="proto-watch", client="protocol",
+                             env={"VAE_JOB_EVAL_LIMIT": "500"}, timeout_s=600).result()
     assert report["status"] == "done" and report["epochs_done"] == 4
     assert set(report["timings"]) == {"loading_s", "training_s", "scoring_s"}
     assert report["test_metrics"]["n"] == 500  # scored as the server's environment says
