@@ -143,14 +143,20 @@ async def _student(browser: Any, base: str, name: str) -> dict[str, Any]:
     return result
 
 
+async def _start_protocol_client(*args: str) -> asyncio.subprocess.Process:
+    """``python -m lab_ui.protocol_client ARGS`` in the project's folder, its output piped back (a separate process:
+    this package never imports streamlit)."""
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "lab_ui.protocol_client", *args,
+                                                cwd=APP.parent, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+
+
 async def _protocol_class(base: str, names: list[str], page: str = "image-separation",
                           moves: int = SLIDER_MOVES) -> list[dict[str, Any]]:
     """``_student`` for each of ``names`` at once, without browsers: ``lab_ui.protocol_client`` (a separate
     process: this package never imports streamlit) speaks Streamlit's websocket protocol to the server."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lab_ui.protocol_client", base, "--page", page,
-        "--slider", "Mixing weight w of the digit", "--moves", str(moves), *names,
-        cwd=APP.parent, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await _start_protocol_client(base, "--page", page, "--slider", "Mixing weight w of the digit",
+                                        "--moves", str(moves), *names)
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise LabError(f"The protocol client failed: {err.decode()[-500:]}")
@@ -226,10 +232,7 @@ async def _watch(preset: str, who: str, env: dict[str, str], timeout_s: float, c
             try:
                 if client == "protocol":  # the page's default preset; a student who presses Start, tab left open
                     cpu0, t0 = process_cpu_s(proc.pid), time.perf_counter()  # the client's start-up counts here
-                    watcher = await asyncio.create_subprocess_exec(
-                        sys.executable, "-m", "lab_ui.protocol_client", base, who, "--page", "train", "--click",
-                        "Start training", cwd=APP.parent, stdout=asyncio.subprocess.PIPE,
-                        stderr=asyncio.subprocess.PIPE)
+                    watcher = await _start_protocol_client(base, who, "--page", "train", "--click", "Start training")
                     job, folder = await _wait_for_run_end(runs, t0, timeout_s)
                     ended = time.perf_counter() - t0
                 else:
