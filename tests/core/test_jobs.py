@@ -372,6 +372,28 @@ def test_a_killed_worker_leaves_a_loadable_run_shown_as_interrupted(runner):
     assert LocalJobRunner(root=runner.root).get(job_id).status == "interrupted"  # and so it stays
 
 
+def worker_environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads a live process's environment in /proc")
+@pytest.mark.parametrize("chosen", [None, "ACTIVE"])
+def test_workers_do_not_inherit_the_apps_passive_openmp_wait(make_runner, monkeypatch, chosen):
+    # The app sets a passive wait for its own process; a worker training with it ran 1.8x slower on 2 cores.
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    if chosen:
+        monkeypatch.setenv("VAE_WORKER_OMP_WAIT_POLICY", chosen)
+    runner = make_runner()
+    job_id = runner.submit(long_config())
+    pid = wait_until(lambda: runner.get(job_id).pid, what="the worker to start")
+    env = worker_environ(pid)
+    assert env.get("OMP_WAIT_POLICY") == chosen
+    assert env["VAE_DATA_DIR"] == os.environ["VAE_DATA_DIR"]  # the rest is passed on
+    runner.stop(job_id)
+    assert runner.wait(job_id, timeout=WAIT_S).status == "stopped"
+
+
 def test_a_restarted_server_adopts_a_live_worker_and_can_stop_it(make_runner, tmp_path):
     first = make_runner()
     job_id = first.submit(long_config())
