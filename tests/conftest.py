@@ -21,6 +21,8 @@ os.environ.setdefault("VAE_DATA_DIR", str((REPO / ".." / "shared" / "data").reso
 # Set before any vae_core import can look at it; removed again when the session ends (fixture below).
 _SESSION_RUNS = tempfile.mkdtemp(prefix="vae-test-runs-")
 os.environ["VAE_RUNS_DIR"] = _SESSION_RUNS
+# Converted third-party weights (CDPAM, about 105 MB) go to the session's folder too, never the user's cache.
+os.environ["VAE_MODELS_DIR"] = os.path.join(_SESSION_RUNS, "models")
 
 from vae_core.image.model import ConvConfig, MLPConfig  # noqa: E402
 from vae_core.core.models import build_model  # noqa: E402
