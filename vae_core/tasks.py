@@ -13,6 +13,11 @@ from vae_core.image.evaluation import format_metrics as format_image_metrics
 from vae_core.image.inference import ImageSeparator
 from vae_core.image.model import MODEL_KINDS as IMAGE_MODEL_KINDS, SOURCES as IMAGE_SOURCES
 from vae_core.image.task import ImageTask, TrainConfig
+from vae_core.music import cli as music_cli
+from vae_core.music.evaluation import format_metrics as format_music_metrics
+from vae_core.music.inference import MusicGenerator
+from vae_core.music.model import MODEL_KINDS as MUSIC_MODEL_KINDS, MUSIC_SOURCES
+from vae_core.music.task import MusicTask, MusicTrainConfig
 
 IMAGE = register(TaskSpec(
     name="image", title="Image separation", sources=IMAGE_SOURCES, config_class=TrainConfig,
@@ -31,4 +36,12 @@ AUDIO = register(TaskSpec(
     summary=audio_cli.summary, default_run_name=audio_cli.default_run_name, page_widgets="lab_ui.audio", default_checkpoint="audio-conv",
     job_eval_limit=("VAE_JOB_AUDIO_EVAL_CLIPS", 20),  # all 178 clips take minutes on a laptop
     benches={**audio_cli.BENCHES, "latent_move": audio_latent_move},
+))
+
+MUSIC = register(TaskSpec(
+    name="music", title="Music generation", sources=MUSIC_SOURCES, config_class=MusicTrainConfig,
+    model_kinds=MUSIC_MODEL_KINDS, make_task=MusicTask, inference=MusicGenerator, evaluate=music_cli.evaluate,
+    format_metrics=lambda gen, m: f"{gen.name}\n" + format_music_metrics(m), add_cli=music_cli.add_cli,
+    data=music_cli.data, summary=music_cli.summary, default_run_name=music_cli.default_run_name,
+    benches=music_cli.BENCHES,
 ))

@@ -73,3 +73,19 @@ def apply_masks(mixture_spec: torch.Tensor, masks: torch.Tensor, length: int,
     frames)`` -> waveforms ``(batch, source, length)``. Because the masks sum to one, the sources sum to the
     mixture (up to the STFT round trip)."""
     return istft(mixture_spec.unsqueeze(1) * masks, length, cfg)
+
+
+def griffin_lim(magnitude: torch.Tensor, length: int, cfg: STFTConfig = STFTConfig(), iterations: int = 32,
+                momentum: float = 0.99, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A waveform ``(..., length)`` whose STFT magnitude approaches ``magnitude`` ``(..., freq, frames)``: Griffin &
+    Lim (1984) with the momentum of Perraudin et al. (2013, "A fast Griffin-Lim algorithm"), from random phases
+    drawn from ``generator`` (the same generator state gives the same waveform)."""
+    phase = torch.rand(magnitude.shape, generator=generator, dtype=magnitude.dtype) * (2 * torch.pi)
+    angles = torch.polar(torch.ones_like(magnitude), phase.to(magnitude.device))
+    previous = torch.zeros_like(angles)
+    for _ in range(iterations):
+        rebuilt = stft(istft(magnitude * angles, length, cfg), cfg)
+        accelerated = rebuilt - (momentum / (1 + momentum)) * previous
+        previous = rebuilt
+        angles = accelerated / accelerated.abs().clamp(min=EPS)
+    return istft(magnitude * angles, length, cfg)

@@ -1,0 +1,51 @@
+"""Music benchmarks that print their numbers: generation speed (first and warm calls) and reconstruction of the
+test clips for each checkpoint."""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vae_core.core.inference import load_checkpoint
+from vae_core.core.registry import require_task
+from vae_core.music.evaluation import evaluate_generator
+
+
+def generation_seconds(gen: Any, seconds: float = 5.0, repeats: int = 5) -> dict[str, float]:
+    """Wall time of generating one clip of ``seconds``: the first call, then the median and range of
+    ``repeats`` more (different seeds)."""
+    t = time.perf_counter()
+    gen.generate(1, seconds, seed=0)
+    first = time.perf_counter() - t
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        gen.generate(1, seconds, seed=i + 1)
+        times.append(time.perf_counter() - t)
+    return {"first_s": first, "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "repeats": repeats}
+
+
+def bench_music(checkpoints: list[str], limit: int | None = None, data_root: Path | None = None,
+                echo: bool = True) -> dict[str, Any]:
+    """Generation speed and test-clip reconstruction of each music checkpoint."""
+    say = print if echo else (lambda *a, **k: None)
+    report: dict[str, Any] = {"threads": torch.get_num_threads(), "models": {}}
+    say(f"music checkpoints on the test clips, {torch.get_num_threads()} threads; 5 s generated (first call, then "
+        "median of 5)")
+    say(f"{'checkpoint':20} {'rate':>6} {'LSD dB':>7} {'KL':>8} {'active':>7} {'5 s first':>9} {'5 s warm':>9}")
+    for name in checkpoints:
+        gen = load_checkpoint(name)
+        require_task(gen, "music", "bench music")
+        speed = generation_seconds(gen)
+        metrics = evaluate_generator(gen, data_root, limit)
+        report["models"][name] = {"generate_5s": speed, "metrics": metrics, "rate": gen.rate}
+        say(f"{name:20} {gen.rate:6d} {metrics['lsd_db']:7.2f} {metrics['test_kl']:8.1f} "
+            f"{metrics['active_units']:>4}/{metrics['latent_dim']:<3} {speed['first_s']:9.2f} {speed['median_s']:9.2f}")
+    if report["models"]:
+        report["generate_5s_s"] = float(np.median([m["generate_5s"]["median_s"] for m in report["models"].values()]))
+    return report

@@ -1,0 +1,110 @@
+"""The music task's commands: ``train music``, ``generate``, its ``eval`` and ``data`` parts."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+
+from vae_core.core.cli import add_training_args, load_for, positive_int, train_and_report, training_fields
+from vae_core.core.errors import LabError
+from vae_core.core.inference import load_checkpoint
+from vae_core.core.registry import get_task
+from vae_core.core.store import atomic_write_bytes, list_checkpoints
+from vae_core.core.audio_io import wav_bytes
+from vae_core.music.bench import bench_music
+from vae_core.music.data import USER_DIR, DERIVED_DIR, find_clips, split_clips
+from vae_core.music.evaluation import evaluate_generator, format_metrics
+from vae_core.music.inference import MusicGenerator
+from vae_core.music.task import PRESETS, MusicTrainConfig, preset
+
+
+def ensure_data(root: Path | None, download: bool) -> None:
+    find_clips(root)  # never downloads: GTZAN has no checksummed public copy (see vae_core.music.data)
+
+
+def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    overrides = {k: v for k, v in training_fields(args).items() if v is not None}
+    if args.train_limit is not None:
+        overrides["train_clips"] = args.train_limit
+    cfg = preset(args.preset, **overrides)
+    out = train_and_report(get_task("music"), cfg, args, argv, ensure_data,
+                           lambda r: f"val log-spectral distance {r['val_lsd_db']:.2f} dB")
+    if not args.no_eval:
+        print(format_metrics(evaluate_generator(load_checkpoint(out), args.data_dir)))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    gen = load_for("music", args.checkpoint, "generate")
+    clips = gen.generate(args.n, args.seconds, seed=args.seed, temperature=args.temperature)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, clip in enumerate(clips):
+            atomic_write_bytes(out / f"{gen.name}-seed{args.seed}-{i}.wav", wav_bytes(clip, gen.rate))
+    except OSError as exc:
+        raise LabError(f"Cannot write to {out} ({exc.strerror}); choose a folder you can write to.") from None
+    print(f"Wrote {len(clips)} clips of {args.seconds:g} s at {gen.rate} Hz to {out} (temperature "
+          f"{args.temperature:g}, seed {args.seed}).")
+    return 0
+
+
+def evaluate(gen: MusicGenerator, data_root: Path | None, limit: int | None) -> dict[str, Any]:
+    """Scores on the test clips (all of them unless ``limit``)."""
+    return evaluate_generator(gen, data_root, limit)
+
+
+def summary(meta: dict[str, Any]) -> str:
+    m = meta.get("test_metrics", {})
+    return f"test LSD {m['lsd_db']:.2f} dB" if "lsd_db" in m else "not evaluated"
+
+
+def data(root: Path, download: bool, progress: Callable[..., None]) -> list[str]:
+    try:
+        clips = find_clips(root)
+    except LabError as exc:
+        return [f"Classical music (GTZAN): {exc}"]
+    train, test = split_clips(clips)
+    where = clips[0].path.parent
+    return [f"Classical music (GTZAN): {len(clips)} clips in {where} ({len(train)} train, {len(test)} test); put "
+            f"your own copy of GTZAN's classical genre in {root / USER_DIR} to use it instead of "
+            f"{root / DERIVED_DIR}"]
+
+
+def _bench(args: argparse.Namespace) -> dict[str, Any]:
+    names = args.checkpoints or [c.name for c in list_checkpoints() if c.task == "music"]
+    if not names:
+        raise LabError("No music checkpoint to benchmark: train one with `python -m vae_core train music`, or name "
+                       "one with --checkpoints.")
+    return bench_music(names, args.limit, args.data_dir)
+
+
+BENCHES = {"music": _bench}
+
+
+def default_run_name(cfg: MusicTrainConfig) -> str:
+    z = cfg.model_config.get("latent_dim", cfg.model_config.get("latent_channels", ""))
+    return f"{cfg.model}-beta{cfg.beta:g}-z{z}"
+
+
+def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersAction) -> None:
+    t = train_sub.add_parser("music", help="train a music VAE on classical clips (GTZAN)")
+    t.add_argument("--preset", choices=list(PRESETS), default="default",
+                   help="'course-*': the course report's waveform VAE at 3 kHz; 'default': the spectrogram VAE. "
+                        "Flags given below override the preset's values.")
+    add_training_args(t, MusicTrainConfig())
+    # Only the flags a user gives override the preset (the shared flags' printed defaults are the task's).
+    t.set_defaults(beta=None, epochs=None, batch_size=None, lr=None, seed=None, kl_anneal_epochs=None,
+                   free_bits=None, ema_decay=None, time_budget=None)
+    t.add_argument("--train-limit", type=positive_int, default=None, help="use only the first N training clips")
+    t.add_argument("--no-eval", action="store_true", help="skip the test-clip evaluation")
+    t.set_defaults(func=cmd_train, parser=t)
+    g = sub.add_parser("generate", help="generate music from a music checkpoint's prior (WAV files)")
+    g.add_argument("checkpoint", help="a music checkpoint name or folder")
+    g.add_argument("--n", type=positive_int, default=4, help="number of clips (default 4)")
+    g.add_argument("--seconds", type=float, default=5.0, help="length of each clip (default 5)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--temperature", type=float, default=1.0, help="z ~ N(0, T² I) (default 1)")
+    g.add_argument("--out", default="generated", help="folder for the WAV files (default ./generated)")
+    g.set_defaults(func=cmd_generate)
