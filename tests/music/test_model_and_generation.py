@@ -96,3 +96,15 @@ def test_model_settings_out_of_range_are_refused():
         preset("course-base", beta=-1.0).validate()
     with pytest.raises(ConfigError):
         preset("no-such-preset")
+
+
+def test_a_spectrogram_model_with_one_latent_per_segment_generates_and_reconstructs_any_length():
+    gen = generator("music-spec", hidden=16, latent_channels=2, global_latent=8, frames=32)
+    assert gen.latent_dim == 8 and gen.step_dim == 8
+    clips = gen.generate(2, seconds=1.0, seed=3)
+    assert clips.shape == (2, 22050)
+    np.testing.assert_array_equal(clips, gen.generate(2, seconds=1.0, seed=3))
+    wave = np.random.default_rng(0).standard_normal(30000).astype(np.float32) * 0.1
+    z = gen.encode(wave, 22050)
+    assert z.shape == (-(-(30000 // 256 + 1) // 32), 8)
+    assert gen.reconstruct(wave, 22050).shape == (30000,)

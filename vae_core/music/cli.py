@@ -27,6 +27,8 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     overrides = {k: v for k, v in training_fields(args).items() if v is not None}
     if args.train_limit is not None:
         overrides["train_clips"] = args.train_limit
+    if args.recon_scale is not None:
+        overrides["recon_scale"] = args.recon_scale
     cfg = preset(args.preset, **overrides)
     out = train_and_report(get_task("music"), cfg, args, argv, ensure_data,
                            lambda r: f"val log-spectral distance {r['val_lsd_db']:.2f} dB")
@@ -98,6 +100,9 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t.set_defaults(beta=None, epochs=None, batch_size=None, lr=None, seed=None, kl_anneal_epochs=None,
                    free_bits=None, ema_decay=None, time_budget=None)
     t.add_argument("--train-limit", type=positive_int, default=None, help="use only the first N training clips")
+    t.add_argument("--recon-scale", type=float, default=None,
+                   help="music-spec: Laplace scale of the log-magnitude likelihood, in units of 100 dB (default "
+                        f"{MusicTrainConfig().recon_scale:g}); larger weighs the KL more")
     t.add_argument("--no-eval", action="store_true", help="skip the test-clip evaluation")
     t.set_defaults(func=cmd_train, parser=t)
     g = sub.add_parser("generate", help="generate music from a music checkpoint's prior (WAV files)")

@@ -7,10 +7,11 @@
     audio = m.decode(z)                               # (samples,) at m.rate Hz
     row = m.interpolate(a, b, rate, points=5)         # (5, samples): a ... b along the latent path
 
-A *step* is one segment for ``music-course`` (``segment / sample_rate`` seconds, one latent vector each) and one
-latent frame for ``music-spec`` (``hop * 2 ** downsamples / sample_rate`` seconds). Longer audio is a sequence of
-steps: the course model decodes each segment on its own (joined with a short crossfade); the spectrogram model
-decodes the whole sequence at once.
+A *step* is one segment for ``music-course`` (``segment / sample_rate`` seconds, one latent vector each), one
+segment of ``frames`` STFT frames for ``music-spec`` with a ``global_latent``, and one latent frame for
+``music-spec`` with a latent sequence (``hop * 2 ** downsamples / sample_rate`` seconds). Longer audio is a
+sequence of steps: the course model decodes each segment on its own (joined with a short crossfade); the
+spectrogram model decodes every step's frames side by side and reconstructs the phase of the whole at once.
 """
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ class MusicGenerator:
         self.name = path.name if path else meta.get("name", "model")
         self.config = model.config
         self.spec = isinstance(self.config, MusicSpecConfig)
+        self.segmented = not self.spec or self.config.global_latent > 0  # one latent vector per segment
 
     @property
     def latent_dim(self) -> int:
@@ -90,12 +92,14 @@ class MusicGenerator:
     @property
     def step_dim(self) -> int:
         """Size of one step's latent vector."""
-        return self.config.latent_channels if self.spec else self.config.latent_dim
+        return self.config.latent_dim if self.segmented else self.config.latent_channels
 
     @property
     def step_seconds(self) -> float:
         c = self.config
-        return (c.hop * 2 ** c.downsamples if self.spec else c.segment) / c.sample_rate
+        if self.spec:
+            return c.hop * (c.frames if self.segmented else 2 ** c.downsamples) / c.sample_rate
+        return c.segment / c.sample_rate
 
     @property
     def device(self) -> torch.device:
@@ -117,10 +121,13 @@ class MusicGenerator:
         wave = resample(check_waveform(waveform, rate), rate, self.rate)
         c = self.config
         if self.spec:
-            block = 2 ** c.downsamples
+            block = c.frames if self.segmented else 2 ** c.downsamples
             x = log_magnitude(torch.from_numpy(wave), c)
             frames = math.ceil(x.shape[-1] / block) * block
             x = torch.nn.functional.pad(x, (0, frames - x.shape[-1]), value=0.0)  # 0 = -100 dB: silence
+            if self.segmented:  # consecutive segments, one latent vector each
+                x = x.view(x.shape[0], -1, c.frames).permute(1, 0, 2)
+                return self.model.encode(x.to(self.device))[0][:, 0].cpu().numpy()
             mu, _ = self.model.encode(x.unsqueeze(0).to(self.device))
             return mu[0, 0].view(c.latent_channels, -1).T.cpu().numpy()
         n = math.ceil(len(wave) / c.segment)
@@ -139,8 +146,11 @@ class MusicGenerator:
             raise LabError("Latents contain NaN or infinite values.")
         c = self.config
         if self.spec:
-            x = self.model.decode(z.T.reshape(1, -1).to(self.device)).cpu()
-            wave = to_wave(x[0], c, seed=seed).numpy()
+            if self.segmented:  # segments side by side in time, then one phase reconstruction for all
+                x = self.model.decode(z.to(self.device)).cpu().permute(1, 0, 2).reshape(c.freq_bins, -1)
+            else:
+                x = self.model.decode(z.T.reshape(1, -1).to(self.device)).cpu()[0]
+            wave = to_wave(x, c, seed=seed).numpy()
         else:
             segs = self.model.decode(z.to(self.device)).cpu().numpy()
             wave = _crossfade(segs, int(CROSSFADE_S * c.sample_rate))

@@ -9,10 +9,10 @@ Two kinds:
   of transposed 1-D convolutions. Input and output ``(batch, samples)`` in [-1, 1]; latents
   ``(batch, 1, latent_dim)``.
 - ``music-spec``: the default. Normalised log-magnitude STFT frames ``(batch, freq, frames)`` (see
-  :mod:`vae_core.music.transforms`), frequency as channels of 1-D convolutions over time; the latent is a sequence
-  of ``latent_channels``-dimensional vectors, one per ``2 ** downsamples`` frames, flattened channel-major into
-  ``(batch, 1, latent_channels * latent_frames)``. Fully convolutional: any number of latent frames decodes, so
-  generation is not tied to the training segment's length.
+  :mod:`vae_core.music.transforms`), frequency as channels of 1-D convolutions over time. The latent is either a
+  sequence of ``latent_channels``-dimensional vectors, one per ``2 ** downsamples`` frames, flattened
+  channel-major into ``(batch, 1, latent_channels * latent_frames)`` (fully convolutional: any number of latent
+  frames decodes), or with ``global_latent`` one vector per segment ``(batch, 1, global_latent)``.
 """
 from __future__ import annotations
 
@@ -132,6 +132,7 @@ class MusicSpecConfig:
     hidden: int = 256
     downsamples: int = 3
     latent_channels: int = 32
+    global_latent: int = 0  # > 0: one latent vector of this size per segment (dense layers), not a sequence
 
     @property
     def freq_bins(self) -> int:
@@ -144,8 +145,8 @@ class MusicSpecConfig:
 
     @property
     def latent_dim(self) -> int:
-        """Latent size of one training segment (``latent_channels * latent_frames``)."""
-        return self.latent_channels * self.latent_frames
+        """Latent size of one training segment (``global_latent``, else ``latent_channels * latent_frames``)."""
+        return self.global_latent or self.latent_channels * self.latent_frames
 
     def validate(self) -> None:
         if not 8000 <= self.sample_rate <= 48000:
@@ -163,6 +164,8 @@ class MusicSpecConfig:
             raise ConfigError(f"hidden must be between 8 and 1024, not {self.hidden}.")
         if not 1 <= self.latent_channels <= 256:
             raise ConfigError(f"latent_channels must be between 1 and 256, not {self.latent_channels}.")
+        if not 0 <= self.global_latent <= 1024:
+            raise ConfigError(f"global_latent must be between 0 (a latent sequence) and 1024, not {self.global_latent}.")
 
 
 class _Res(nn.Module):
@@ -191,6 +194,10 @@ class MusicSpecVAE(_Remix, SeparationVAE):
             enc += [nn.Conv1d(h, h, 4, stride=2, padding=1), nn.GELU(), _Res(h)]
         enc.append(nn.Conv1d(h, 2 * c.latent_channels, 3, padding=1))
         self.encoder = nn.Sequential(*enc)
+        if c.global_latent:  # the feature sequence of a whole segment <-> one vector
+            flat = c.latent_channels * c.latent_frames
+            self.to_latent = nn.Linear(2 * flat, 2 * c.global_latent)
+            self.from_latent = nn.Sequential(nn.Linear(c.global_latent, flat), nn.GELU())
         dec: list[nn.Module] = [nn.Conv1d(c.latent_channels, h, 3, padding=1), nn.GELU(), _Res(h)]
         for _ in range(c.downsamples):
             dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(h, h, 3, padding=1), nn.GELU(), _Res(h)]
@@ -200,11 +207,18 @@ class MusicSpecVAE(_Remix, SeparationVAE):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-magnitude frames ``(batch, freq, frames)`` (frames divisible by ``2 ** downsamples``) ->
         ``mu, logvar`` each ``(batch, 1, latent_channels * frames / 2 ** downsamples)``."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu.flatten(1).unsqueeze(1), logvar.clamp(-30, 20).flatten(1).unsqueeze(1)
+        h = self.encoder(x)
+        if self.config.global_latent:
+            mu, logvar = self.to_latent(h.flatten(1)).chunk(2, dim=1)
+        else:
+            mu, logvar = (t.flatten(1) for t in h.chunk(2, dim=1))
+        return mu.unsqueeze(1), logvar.clamp(-30, 20).unsqueeze(1)
 
     def decode(self, z: torch.Tensor, source: int = 0) -> torch.Tensor:
-        """``(batch, latent_channels * latent_frames)`` -> log-magnitude frames ``(batch, freq, frames)``."""
+        """``(batch, latent_dim)`` -> log-magnitude frames ``(batch, freq, frames)`` (a latent sequence decodes to
+        ``2 ** downsamples`` frames per latent frame, so any length)."""
+        if self.config.global_latent:
+            z = self.from_latent(z)
         return self.decoder(z.view(len(z), self.config.latent_channels, -1))
 
 
