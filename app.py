@@ -16,6 +16,7 @@ pages = [
             url_path="image-separation"),
     st.Page("pages/audio-separation.py", title="Audio separation", icon=":material/graphic_eq:",
             url_path="audio-separation"),
+    st.Page("pages/music.py", title="Music", icon=":material/music_note:", url_path="music"),
     st.Page("pages/latent-explorer.py", title="Latent explorer", icon=":material/tune:", url_path="latent-explorer"),
     st.Page("pages/beta-lab.py", title="β lab", icon=":material/science:", url_path="beta-lab"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),

@@ -43,5 +43,5 @@ MUSIC = register(TaskSpec(
     model_kinds=MUSIC_MODEL_KINDS, make_task=MusicTask, inference=MusicGenerator, evaluate=music_cli.evaluate,
     format_metrics=lambda gen, m: f"{gen.name}\n" + format_music_metrics(m), add_cli=music_cli.add_cli,
     data=music_cli.data, summary=music_cli.summary, default_run_name=music_cli.default_run_name,
-    benches=music_cli.BENCHES,
+    page_widgets="lab_ui.music", benches=music_cli.BENCHES,
 ))

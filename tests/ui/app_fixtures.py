@@ -92,6 +92,25 @@ def audio_checkpoint(app_runs_dir):
     return _default_checkpoint("audio", "audio-conv", app_runs_dir, save_tiny_audio_checkpoint, "tiny-audio")
 
 
+def save_tiny_music_checkpoint(folder: Path):
+    """An untrained, small spectrogram music checkpoint in ``folder`` (no training)."""
+    import torch
+
+    from vae_core.core.checkpoints import save_checkpoint
+    from vae_core.core.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("music-spec", {"hidden": 16, "latent_channels": 4})
+    save_checkpoint(folder, model, {"task": "music"})
+    return model
+
+
+@pytest.fixture(scope="session")
+def music_checkpoint(app_runs_dir):
+    """The checkpoint the music page selects by default (``music-spec``, or a tiny untrained one)."""
+    return _default_checkpoint("music", "music-spec", app_runs_dir, save_tiny_music_checkpoint, "tiny-music")
+
+
 @pytest.fixture
 def app_env(app_runs_dir, image_checkpoint, monkeypatch):
     """VAE_RUNS_DIR -> the app tests' runs folder (holding ``image_checkpoint`` unless it is shipped)."""

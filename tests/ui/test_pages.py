@@ -462,3 +462,27 @@ def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
     assert list(table.value["task"]) == ["audio"] and table.value["dev NSDR voice (dB)"][0] is not None
     audio = run_page("pages/audio-separation.py", who=WHO)
     assert audio.sidebar.selectbox(key="audio_checkpoint_select").options[0] == f"{job.name} (yours, {job.status})"
+
+
+@pytest.mark.slow
+def test_a_music_run_starts_from_the_train_page_and_ends_done(train_runs):
+    at = run_page(TRAIN_PAGE, who=WHO)
+    at.selectbox(key="train_task").set_value("music").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="music_train_preset").value == "default"
+    at.radio(key="music_train_preset").set_value("course-base").run()
+    at.number_input(key="music_train_epochs").set_value(1).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from lab_ui.common import job_runner
+
+    runner = job_runner()
+    (job,) = runner.jobs(owner=WHO)
+    assert job.task == "music" and job.config["model"] == "music-course" and job.config["epochs"] == 1
+    final = runner.wait(job.id, timeout=300)
+    assert final.status == "done", final.message
+    from vae_core.core.store import read_sidecar
+
+    assert read_sidecar(Path(final.folder))["test_metrics"]["clips"] == 18  # scored on every test clip
+    at.run()
+    assert any("Log-spectral distance" in c.value for c in at.caption)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 
+from vae_core.core.checkpoints import load_model, save_checkpoint
 from vae_core.core.cli import add_training_args, load_for, positive_int, train_and_report, training_fields
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
@@ -32,6 +33,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cfg = preset(args.preset, **overrides)
     out = train_and_report(get_task("music"), cfg, args, argv, ensure_data,
                            lambda r: f"val log-spectral distance {r['val_lsd_db']:.2f} dB")
+    if args.half:  # the shipped models: half the size, loading casts the weights back to float32
+        model, meta = load_model(out)
+        save_checkpoint(out, model, meta, half=True)
     if not args.no_eval:
         print(format_metrics(evaluate_generator(load_checkpoint(out), args.data_dir)))
     return 0
@@ -104,6 +108,7 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
                    help="music-spec: Laplace scale of the log-magnitude likelihood, in units of 100 dB (default "
                         f"{MusicTrainConfig().recon_scale:g}); larger weighs the KL more")
     t.add_argument("--no-eval", action="store_true", help="skip the test-clip evaluation")
+    t.add_argument("--half", action="store_true", help="store the weights as float16 (half the size)")
     t.set_defaults(func=cmd_train, parser=t)
     g = sub.add_parser("generate", help="generate music from a music checkpoint's prior (WAV files)")
     g.add_argument("checkpoint", help="a music checkpoint name or folder")

@@ -1,0 +1,152 @@
+"""Music: listen to real classical clips and to what a VAE makes of them, sample new music from its prior,
+walk between two clips in latent space, and compare the course report's models by Fréchet distance."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lab_ui.common import checkpoint_picker_ui, load_separator_ui
+from lab_ui.music import player_ui
+from lab_ui.shell import leave_folder_mode
+from lab_ui.state import bound, float_in, int_in, one_of, remember, restore
+from vae_core import LabError
+from vae_core.core.store import list_checkpoints
+from vae_core.music.demo import clip_excerpt, test_clips
+from vae_core.music.task import COURSE_PRESETS
+
+leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
+
+CLIP_COUNTS = [1, 2, 4, 8]
+# The course report's Fréchet distances ("FID", its own latent-20 VAE encoder as the extractor): test / train.
+REPORT_FD = {"course-base": (101.0, 23.0), "course-dropout-z2": (68.6, 8.6), "course-dropout-z20": (14.6, 49.3),
+             "course-beta10": (111.5, 61.1), "course-beta100": (96.0, 20.1)}
+
+
+@st.cache_data(max_entries=32, show_spinner="Rebuilding the clip through the VAE…")
+def _reconstruction(_gen, model_key: str, clip_id: str, start: float, _wave: np.ndarray) -> np.ndarray:
+    return _gen.reconstruct(_wave, _gen.rate)
+
+
+@st.cache_data(max_entries=16, show_spinner="Decoding the latent path…")
+def _path(_gen, model_key: str, a: str, b: str, points: int, _wa: np.ndarray, _wb: np.ndarray) -> np.ndarray:
+    return _gen.interpolate(_wa, _wb, _gen.rate, points=points)
+
+
+def model_key(gen) -> str:
+    return f"{gen.path}:{gen.meta.get('weights_sha256')}"
+
+
+def concept_ui() -> None:
+    st.markdown(
+        "A VAE learns to squeeze a few seconds of music into a latent vector **z** and to rebuild it, while a KL "
+        "term keeps the codes of all clips close to a standard normal prior. That is what makes **generation** "
+        "possible: draw z ~ N(0, I) and decode. If the KL wins (large β, or a reconstruction term that is "
+        "averaged instead of summed), the encoder stops using z: every clip decodes to the same average sound "
+        "(*posterior collapse*), which is why the course report's models \"all sounded alike\".")
+    st.latex(r"\mathcal{L}(x) = \mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big] "
+             r"- \beta\,\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal{N}(0, I)\big)")
+
+
+def generate_ui(gen) -> None:
+    c1, c2, c3, c4 = st.columns(4)
+    temperature = bound("music_temperature", float_in(0.0, 2.0), lambda: c1.slider(
+        "Temperature", 0.0, 2.0, 1.0, 0.05, key="music_temperature",
+        help="z ~ N(0, T² I): below 1 the samples stay nearer the prior's centre (safer, blander)."), "the temperature")
+    seed = bound("music_seed", int_in(0, 10**6), lambda: c2.number_input("Seed", 0, 10**6, 0, key="music_seed"), "the seed")
+    seconds = bound("music_seconds", float_in(1.0, 15.0), lambda: c3.slider(
+        "Length (s)", 1.0, 15.0, 5.0, 0.5, key="music_seconds"), "the length")
+    n = bound("music_n", one_of(CLIP_COUNTS), lambda: c4.select_slider(
+        "Clips", CLIP_COUNTS, value=4, key="music_n"), "the number of clips")
+    request = (gen.name, float(temperature), int(seed), float(seconds), int(n))
+    if st.button("Generate", type="primary", icon=":material/music_note:", key="music_generate") or \
+            st.session_state.get("music_generated", (None,))[0] == request:
+        if st.session_state.get("music_generated", (None,))[0] != request:
+            with st.spinner(f"Sampling {n} clips of {seconds:g} s…"):
+                st.session_state["music_generated"] = (request, gen.generate(n, seconds, seed=seed,
+                                                                             temperature=temperature))
+        clips = st.session_state["music_generated"][1]
+        cols = st.columns(min(4, len(clips)))
+        for i, wave in enumerate(clips):
+            with cols[i % len(cols)]:
+                player_ui(wave, gen.rate, f"Sample {i + 1}", f"sample-{gen.name}-s{seed}-{i}")
+    else:
+        st.caption("Press Generate to draw new clips from the prior.")
+
+
+def clips_ui(gen, clips) -> None:
+    ids = [c.clip_id for c in clips]
+    restore("music_clip", one_of(ids), "the clip")
+    c1, c2 = st.columns([3, 1])
+    clip_id = c1.selectbox(f"Test clip ({len(ids)}; none was used in training)", ids, key="music_clip")
+    remember("music_clip", clip_id)
+    start = bound("music_start", float_in(0.0, 10.0), lambda: c2.number_input(
+        "Start (s)", 0.0, 10.0, 0.0, 0.5, key="music_start"), "the start")
+    wave = clip_excerpt(clips[ids.index(clip_id)], gen.rate, start, 5.0)
+    left, right = st.columns(2)
+    with left:
+        player_ui(wave, gen.rate, f"Real: {clip_id}", f"real-{clip_id}")
+    with right:
+        player_ui(_reconstruction(gen, model_key(gen), clip_id, start, wave), gen.rate, "Through the VAE (posterior mean)",
+                  f"recon-{gen.name}-{clip_id}")
+
+
+def interpolation_ui(gen, clips) -> None:
+    ids = [c.clip_id for c in clips]
+    c1, c2, c3 = st.columns([2, 2, 1])
+    a = bound("music_from", one_of(ids), lambda: c1.selectbox("From", ids, index=0, key="music_from"), "the first clip")
+    b = bound("music_to", one_of(ids), lambda: c2.selectbox("To", ids, index=min(1, len(ids) - 1), key="music_to"), "the second clip")
+    points = bound("music_points", int_in(3, 7), lambda: c3.number_input("Points", 3, 7, 5, key="music_points"), "the number of points")
+    wa = clip_excerpt(clips[ids.index(a)], gen.rate, 0.0, 3.0)
+    wb = clip_excerpt(clips[ids.index(b)], gen.rate, 0.0, 3.0)
+    row = _path(gen, model_key(gen), a, b, int(points), wa, wb)
+    cols = st.columns(len(row))
+    for i, (col, wave) in enumerate(zip(cols, row)):
+        with col:
+            t = i / (len(row) - 1)
+            player_ui(wave, gen.rate, f"{1 - t:.2f}·{a} + {t:.2f}·{b}" if 0 < t < 1 else (a if t == 0 else b),
+                      f"path-{i}", picture=False)
+    st.caption("Each clip decodes a point on the straight line between the two clips' latent codes (3 s each).")
+
+
+def table_ui() -> None:
+    """The course report's table beside the same models trained here, from the shipped checkpoints' sidecars."""
+    shipped = {c.name: c for c in list_checkpoints("music") if c.origin == "shipped"}
+    rows = []
+    for p in COURSE_PRESETS:
+        info = shipped.get(f"music-{p}")
+        fd = (info.meta.get("frechet") or {}) if info else {}
+        rows.append({"model": p, "report FD test": REPORT_FD[p][0], "report FD train": REPORT_FD[p][1],
+                     "FD test (course encoder)": fd.get("course_test"), "FD train (course encoder)": fd.get("course_train"),
+                     "FAD test (CDPAM)": fd.get("cdpam_test"), "shipped": info is not None})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("The report's numbers are its own (its VAE encoder with latent 20 as the feature extractor); ours "
+               "use one fixed shipped encoder of the same design (`music-fd-encoder`) and CDPAM. Empty cells: not "
+               "measured yet (`python -m vae_core bench music`).")
+
+
+st.title("Music")
+concept_ui()
+info = checkpoint_picker_ui("music")
+gen = load_separator_ui(info)
+if gen is not None:
+    st.caption(f"**{gen.name}**: {gen.model.kind}, {gen.rate} Hz, a latent step of {gen.step_dim} numbers every "
+               f"{gen.step_seconds:.2f} s.")
+    tabs = st.tabs(["Generate", "Real clips", "Interpolate", "Course report"])
+    with tabs[0]:
+        generate_ui(gen)
+    try:
+        clips = test_clips()
+    except LabError as exc:
+        clips = None
+        message = f"{exc} Generation still works; the real clips need the data."
+    for tab, draw in ((tabs[1], clips_ui), (tabs[2], interpolation_ui)):
+        with tab:
+            if clips is None:
+                st.warning(message)
+            else:
+                draw(gen, clips)
+    with tabs[3]:
+        table_ui()
+else:
+    table_ui()
