@@ -18,6 +18,7 @@ from vae_core.music.task import COURSE_PRESETS
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
 CLIP_COUNTS = [1, 2, 4, 8]
+PRIOR_LABELS = {"standard": "N(0, I), the VAE's prior", "fitted": "the prior fitted to real codes"}
 # The course report's Fréchet distances ("FID", its own latent-20 VAE encoder as the extractor): test / train.
 REPORT_FD = {"course-base": (101.0, 23.0), "course-dropout-z2": (68.6, 8.6), "course-dropout-z20": (14.6, 49.3),
              "course-beta10": (111.5, 61.1), "course-beta100": (96.0, 20.1)}
@@ -58,13 +59,19 @@ def generate_ui(gen) -> None:
         "Length (s)", 1.0, 15.0, 5.0, 0.5, key="music_seconds"), "the length")
     n = bound("music_n", one_of(CLIP_COUNTS), lambda: c4.select_slider(
         "Clips", CLIP_COUNTS, value=4, key="music_n"), "the number of clips")
-    request = (gen.name, float(temperature), int(seed), float(seconds), int(n))
+    priors = ["fitted", "standard"] if gen.fitted_prior is not None else ["standard"]
+    prior = bound("music_prior", one_of(priors), lambda: st.radio(
+        "Sample from", priors, key="music_prior", horizontal=True, format_func=PRIOR_LABELS.get,
+        help="The VAE is trained towards N(0, I), but its codes of real music never fill it exactly, and they move "
+             "smoothly from step to step. The fitted prior (a first-order autoregression over latent steps, fitted "
+             "to the training clips' codes after training) samples where real codes lie."), "the prior")
+    request = (gen.name, float(temperature), int(seed), float(seconds), int(n), prior)
     if st.button("Generate", type="primary", icon=":material/music_note:", key="music_generate") or \
             st.session_state.get("music_generated", (None,))[0] == request:
         if st.session_state.get("music_generated", (None,))[0] != request:
             with st.spinner(f"Sampling {n} clips of {seconds:g} s…"):
                 st.session_state["music_generated"] = (request, gen.generate(n, seconds, seed=seed,
-                                                                             temperature=temperature))
+                                                                             temperature=temperature, prior=prior))
         clips = st.session_state["music_generated"][1]
         cols = st.columns(min(4, len(clips)))
         for i, wave in enumerate(clips):

@@ -14,6 +14,7 @@ from vae_core.image.inference import ImageSeparator
 from vae_core.image.model import MODEL_KINDS as IMAGE_MODEL_KINDS, SOURCES as IMAGE_SOURCES
 from vae_core.image.task import ImageTask, TrainConfig
 from vae_core.music import cli as music_cli
+from vae_core.music.bench import latent_move as music_latent_move
 from vae_core.music.evaluation import format_metrics as format_music_metrics
 from vae_core.music.inference import MusicGenerator
 from vae_core.music.model import MODEL_KINDS as MUSIC_MODEL_KINDS, MUSIC_SOURCES
@@ -43,5 +44,5 @@ MUSIC = register(TaskSpec(
     model_kinds=MUSIC_MODEL_KINDS, make_task=MusicTask, inference=MusicGenerator, evaluate=music_cli.evaluate,
     format_metrics=lambda gen, m: f"{gen.name}\n" + format_music_metrics(m), add_cli=music_cli.add_cli,
     data=music_cli.data, summary=music_cli.summary, default_run_name=music_cli.default_run_name,
-    page_widgets="lab_ui.music", benches=music_cli.BENCHES,
+    page_widgets="lab_ui.music", benches={**music_cli.BENCHES, "latent_move": music_latent_move},
 ))

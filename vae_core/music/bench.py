@@ -49,3 +49,17 @@ def bench_music(checkpoints: list[str], limit: int | None = None, data_root: Pat
     if report["models"]:
         report["generate_5s_s"] = float(np.median([m["generate_5s"]["median_s"] for m in report["models"].values()]))
     return report
+
+
+def latent_move(gen: Any, repeats: int) -> dict[str, float]:
+    """A slider move on the Latent explorer for music: one dimension changed at every step of a 5-s encoding, the
+    clip decoded again (Griffin-Lim included for spectrogram models)."""
+    z = np.random.default_rng(0).standard_normal((gen.steps_for(5.0), gen.step_dim)).astype(np.float32)
+    times = []
+    for i in range(repeats):
+        z[:, i % gen.step_dim] += 0.05
+        t = time.perf_counter()
+        gen.decode(z, seconds=5.0)
+        times.append((time.perf_counter() - t) * 1e3)
+    ms = statistics.median(times)
+    return {"slider_move_ms": ms, "note": f"5 s decoded in {ms:.0f} ms"}

@@ -11,12 +11,13 @@ from vae_core.core.cli import add_training_args, load_for, positive_int, train_a
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.registry import get_task
-from vae_core.core.store import atomic_write_bytes, list_checkpoints
+from vae_core.core.store import atomic_write_bytes, list_checkpoints, update_sidecar
 from vae_core.core.audio_io import wav_bytes
 from vae_core.music.bench import bench_music
 from vae_core.music.data import USER_DIR, DERIVED_DIR, find_clips, split_clips
 from vae_core.music.evaluation import evaluate_generator, format_metrics
 from vae_core.music.inference import MusicGenerator
+from vae_core.music.latents import fit_training_prior
 from vae_core.music.task import PRESETS, MusicTrainConfig, preset
 
 
@@ -36,14 +37,30 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.half:  # the shipped models: half the size, loading casts the weights back to float32
         model, meta = load_model(out)
         save_checkpoint(out, model, meta, half=True)
+    fit_and_store_prior(out, args.data_dir)
     if not args.no_eval:
         print(format_metrics(evaluate_generator(load_checkpoint(out), args.data_dir)))
     return 0
 
 
+def fit_and_store_prior(folder: Path, data_root: Path | None) -> None:
+    """Fit the latent prior to the training clips' encodings and keep it in the checkpoint's sidecar."""
+    prior = fit_training_prior(load_checkpoint(folder), data_root)
+    update_sidecar(folder, latent_prior=prior.to_json())
+    print(f"Fitted a latent prior to {prior.steps} encoded steps of the training clips (generate --prior fitted).")
+
+
+def cmd_fit_prior(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    gen = load_for("music", args.checkpoint, "fit-prior")
+    if gen.path is None:
+        raise LabError("fit-prior needs a checkpoint folder.")
+    fit_and_store_prior(gen.path, args.data_dir)
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     gen = load_for("music", args.checkpoint, "generate")
-    clips = gen.generate(args.n, args.seconds, seed=args.seed, temperature=args.temperature)
+    clips = gen.generate(args.n, args.seconds, seed=args.seed, temperature=args.temperature, prior=args.prior)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -51,8 +68,8 @@ def cmd_generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             atomic_write_bytes(out / f"{gen.name}-seed{args.seed}-{i}.wav", wav_bytes(clip, gen.rate))
     except OSError as exc:
         raise LabError(f"Cannot write to {out} ({exc.strerror}); choose a folder you can write to.") from None
-    print(f"Wrote {len(clips)} clips of {args.seconds:g} s at {gen.rate} Hz to {out} (temperature "
-          f"{args.temperature:g}, seed {args.seed}).")
+    print(f"Wrote {len(clips)} clips of {args.seconds:g} s at {gen.rate} Hz to {out} ({args.prior} prior, "
+          f"temperature {args.temperature:g}, seed {args.seed}).")
     return 0
 
 
@@ -117,4 +134,10 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--temperature", type=float, default=1.0, help="z ~ N(0, T² I) (default 1)")
     g.add_argument("--out", default="generated", help="folder for the WAV files (default ./generated)")
+    g.add_argument("--prior", choices=["standard", "fitted"], default="standard",
+                   help="standard: z ~ N(0, I), the VAE's own prior; fitted: the prior fitted to the training "
+                        "encodings (see fit-prior)")
     g.set_defaults(func=cmd_generate)
+    f = sub.add_parser("fit-prior", help="fit a music checkpoint's latent prior to its training clips' encodings")
+    f.add_argument("checkpoint", help="a music checkpoint name or folder")
+    f.set_defaults(func=cmd_fit_prior)

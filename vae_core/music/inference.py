@@ -26,6 +26,7 @@ from vae_core.core.audio_io import resample
 from vae_core.core.errors import LabError
 from vae_core.core.models import SeparationVAE
 from vae_core.music.model import MUSIC_SOURCES, MusicSpecConfig
+from vae_core.music.prior import FittedPrior
 from vae_core.music.transforms import log_magnitude, to_wave
 
 MAX_SECONDS = 60.0
@@ -79,6 +80,7 @@ class MusicGenerator:
         self.config = model.config
         self.spec = isinstance(self.config, MusicSpecConfig)
         self.segmented = not self.spec or self.config.global_latent > 0  # one latent vector per segment
+        self.fitted_prior = FittedPrior.from_json(meta["latent_prior"]) if meta.get("latent_prior") else None
 
     @property
     def latent_dim(self) -> int:
@@ -158,13 +160,23 @@ class MusicGenerator:
             wave = wave[: int(round(seconds * self.rate))]
         return wave.astype(np.float32)
 
-    def generate(self, n: int = 1, seconds: float = 5.0, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
-        """``n`` new clips ``(n, samples)`` at :attr:`rate` Hz: ``z ~ N(0, temperature² I)``, decoded. The same
-        seed gives the same clips."""
+    def generate(self, n: int = 1, seconds: float = 5.0, seed: int = 0, temperature: float = 1.0,
+                 prior: str = "standard") -> np.ndarray:
+        """``n`` new clips ``(n, samples)`` at :attr:`rate` Hz, decoded from ``z ~ N(0, temperature² I)``
+        (``prior="standard"``, the VAE's own prior) or from the prior fitted to the training encodings
+        (``prior="fitted"``, see :mod:`vae_core.music.prior`). The same seed gives the same clips."""
         n, seconds, temperature = check_generation(n, seconds, temperature)
-        g = torch.Generator().manual_seed(int(seed))
         steps = self.steps_for(seconds)
-        z = torch.randn((n, steps, self.step_dim), generator=g) * temperature
+        if prior == "fitted":
+            if self.fitted_prior is None:
+                raise LabError(f"{self.name} has no fitted prior; fit one with `python -m vae_core fit-prior "
+                               f"{self.name}`, or sample the standard prior.")
+            z = torch.from_numpy(self.fitted_prior.sample(n, steps, temperature, np.random.default_rng(int(seed))))
+        elif prior == "standard":
+            g = torch.Generator().manual_seed(int(seed))
+            z = torch.randn((n, steps, self.step_dim), generator=g) * temperature
+        else:
+            raise LabError(f"The prior must be 'standard' or 'fitted', not {prior!r}.")
         return np.stack([self.decode(z[i], seconds, seed=int(seed) + i) for i in range(n)])
 
     def reconstruct(self, waveform: Any, rate: float) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 from vae_core.core.latents import ACTIVE_THRESHOLD
 from vae_core.music.data import find_clips, read_clip, split_clips
 from vae_core.music.inference import MusicGenerator
+from vae_core.music.prior import FittedPrior, fit_prior
 
 
 @dataclass
@@ -29,6 +30,13 @@ def summarize_music(gen: MusicGenerator, n_clips: int = 8, data_root: Path | Non
     mu = np.concatenate([gen.encode(read_clip(c, gen.rate), gen.rate) for c in test[:n_clips]])
     activity = mu.var(0)
     return MusicLatentSummary(mu, activity, activity > ACTIVE_THRESHOLD, min(n_clips, len(test)))
+
+
+def fit_training_prior(gen: MusicGenerator, data_root: Path | None = None, max_clips: int | None = None) -> FittedPrior:
+    """Fit :mod:`vae_core.music.prior`'s VAR(1) prior to the encodings of the training clips (the test clips are
+    never used)."""
+    train, _ = split_clips(find_clips(data_root))
+    return fit_prior([gen.encode(read_clip(c, gen.rate), gen.rate) for c in train[:max_clips]])
 
 
 def traversal(gen: MusicGenerator, z: np.ndarray, dim: int, values: list[float]) -> np.ndarray:

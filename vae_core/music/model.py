@@ -202,6 +202,7 @@ class MusicSpecVAE(_Remix, SeparationVAE):
         for _ in range(c.downsamples):
             dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(h, h, 3, padding=1), nn.GELU(), _Res(h)]
         dec.append(nn.Conv1d(h, c.freq_bins, 5, padding=2))
+        nn.init.constant_(dec[-1].bias, 0.5)  # about -50 dB, music's typical level: no huge first-step errors
         self.decoder = nn.Sequential(*dec)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,9 +34,9 @@ class MusicTrainConfig(TrainingConfig):
 
     model: str = "music-spec"
     beta: float = 1.0
-    epochs: int = 60
+    epochs: int = 30
     batch_size: int = 32
-    recon_scale: float = 0.05  # music-spec: Laplace scale of the log-magnitude likelihood (0.05 = 5 dB)
+    recon_scale: float = 0.2  # music-spec: Laplace scale of the log-magnitude likelihood (0.2 = 20 dB)
     gain_db: float = 6.0
     train_clips: int | None = None  # use only the first N training clips (quick runs, tests)
 
@@ -67,8 +67,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "course-extractor": dict(model="music-course", model_config={"dropout": 0.3, "latent_dim": 20}, beta=1.0,
                              epochs=20, seed=1),
     # The default: log-magnitude frames, KL warm-up and free bits against posterior collapse.
-    "default": dict(model="music-spec", model_config={}, beta=1.0, epochs=60, kl_anneal_epochs=10.0,
-                    free_bits=0.05),
+    "default": dict(model="music-spec", model_config={}, beta=1.0, epochs=30, kl_anneal_epochs=5.0,
+                    free_bits=0.05, recon_scale=0.2),
 }
 COURSE_PRESETS = ("course-base", "course-dropout-z2", "course-dropout-z20", "course-beta10", "course-beta100")
 
