@@ -120,16 +120,18 @@ def table_ui() -> None:
     """The course report's table beside the same models trained here, from the shipped checkpoints' sidecars."""
     shipped = {c.name: c for c in list_checkpoints("music") if c.origin == "shipped"}
     rows = []
-    for p in COURSE_PRESETS:
+    for p in (*COURSE_PRESETS, "spec"):
         info = shipped.get(f"music-{p}")
         fd = (info.meta.get("frechet") or {}) if info else {}
-        rows.append({"model": p, "report FD test": REPORT_FD[p][0], "report FD train": REPORT_FD[p][1],
+        report = REPORT_FD.get(p, (None, None))
+        rows.append({"model": p if p != "spec" else "spec (our default)", "report FD test": report[0],
+                     "report FD train": report[1],
                      "FD test (course encoder)": fd.get("course_test"), "FD train (course encoder)": fd.get("course_train"),
-                     "FAD test (CDPAM)": fd.get("cdpam_test"), "shipped": info is not None})
+                     "FAD test (CDPAM)": fd.get("cdpam_test"), "FAD train (CDPAM)": fd.get("cdpam_train")})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption("The report's numbers are its own (its VAE encoder with latent 20 as the feature extractor); ours "
                "use one fixed shipped encoder of the same design (`music-fd-encoder`) and CDPAM. Empty cells: not "
-               "measured yet (`python -m vae_core bench music`).")
+               "measured yet (`python -m vae_core fd-table --store`).")
 
 
 st.title("Music")

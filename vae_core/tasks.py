@@ -44,5 +44,5 @@ MUSIC = register(TaskSpec(
     model_kinds=MUSIC_MODEL_KINDS, make_task=MusicTask, inference=MusicGenerator, evaluate=music_cli.evaluate,
     format_metrics=lambda gen, m: f"{gen.name}\n" + format_music_metrics(m), add_cli=music_cli.add_cli,
     data=music_cli.data, summary=music_cli.summary, default_run_name=music_cli.default_run_name,
-    page_widgets="lab_ui.music", benches={**music_cli.BENCHES, "latent_move": music_latent_move},
+    page_widgets="lab_ui.music", default_checkpoint="music-spec", benches={**music_cli.BENCHES, "latent_move": music_latent_move},
 ))

@@ -3,6 +3,7 @@ test clips for each checkpoint."""
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import torch
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.registry import require_task
 from vae_core.music.evaluation import evaluate_generator
+from vae_core.music.frechet import EXTRACTORS, format_table, frechet_table
 
 
 def generation_seconds(gen: Any, seconds: float = 5.0, repeats: int = 5) -> dict[str, float]:
@@ -30,9 +32,14 @@ def generation_seconds(gen: Any, seconds: float = 5.0, repeats: int = 5) -> dict
             "repeats": repeats}
 
 
+DEFAULT = "music-spec"  # the default model and the course preset the targets compare
+COURSE = "music-course-base"
+
+
 def bench_music(checkpoints: list[str], limit: int | None = None, data_root: Path | None = None,
-                echo: bool = True) -> dict[str, Any]:
-    """Generation speed and test-clip reconstruction of each music checkpoint."""
+                extractors: tuple[str, ...] = EXTRACTORS, n_generated: int = 54, echo: bool = True) -> dict[str, Any]:
+    """Generation speed and test-clip reconstruction of each music checkpoint, then the Fréchet table (every model's
+    prior samples, with a fitted prior also those, beside the floor, ceiling and noise rows)."""
     say = print if echo else (lambda *a, **k: None)
     report: dict[str, Any] = {"threads": torch.get_num_threads(), "models": {}}
     say(f"music checkpoints on the test clips, {torch.get_num_threads()} threads; 5 s generated (first call, then "
@@ -46,9 +53,45 @@ def bench_music(checkpoints: list[str], limit: int | None = None, data_root: Pat
         report["models"][name] = {"generate_5s": speed, "metrics": metrics, "rate": gen.rate}
         say(f"{name:20} {gen.rate:6d} {metrics['lsd_db']:7.2f} {metrics['test_kl']:8.1f} "
             f"{metrics['active_units']:>4}/{metrics['latent_dim']:<3} {speed['first_s']:9.2f} {speed['median_s']:9.2f}")
-    if report["models"]:
-        report["generate_5s_s"] = float(np.median([m["generate_5s"]["median_s"] for m in report["models"].values()]))
+    if DEFAULT in report["models"]:
+        speed = report["models"][DEFAULT]["generate_5s"]
+        report["generate_5s_s"], report["generate_5s_first_s"] = speed["median_s"], speed["first_s"]
+    if extractors:
+        generators, priors = {}, {}
+        for name in checkpoints:
+            gen = load_checkpoint(name)
+            generators[name] = gen
+            if gen.fitted_prior is not None:
+                generators[f"{name} (fitted prior)"] = gen
+                priors[f"{name} (fitted prior)"] = "fitted"
+        say(f"Fréchet distances: {n_generated} generated clips of 5 s per model, against the test clips …")
+        table = frechet_table(generators, data_root, extractors, n_generated=n_generated, max_clips=limit,
+                              priors=priors, say=lambda s: print(s, file=sys.stderr, flush=True))
+        report["frechet"] = table
+        say(format_table(table))
+        report.update(headline(table))
     return report
+
+
+def headline(table: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the music targets name (CDPAM, test clips): the default model (its fitted prior when it has one),
+    the course preset, the floor and ceiling at the default's rate."""
+    out: dict[str, Any] = {}
+    for key, t in table["tables"].items():
+        if t["extractor"] != "cdpam":
+            continue
+        rows = {r["name"]: r["fd_test"] for r in t["rows"]}
+        for name, fd in rows.items():
+            if name.startswith("floor") and t["rate"] == 22050:
+                out["fad_floor"] = fd
+            if name.startswith("ceiling"):
+                out["fad_ceiling"] = fd
+        if f"{DEFAULT} (fitted prior)" in rows or DEFAULT in rows:
+            out["fad_default"] = rows.get(f"{DEFAULT} (fitted prior)", rows.get(DEFAULT))
+            out["fad_default_standard_prior"] = rows.get(DEFAULT)
+        if COURSE in rows:
+            out["fad_course"] = rows[COURSE]
+    return out
 
 
 def latent_move(gen: Any, repeats: int) -> dict[str, float]:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -15,6 +18,7 @@ from vae_core.core.store import atomic_write_bytes, list_checkpoints, update_sid
 from vae_core.core.audio_io import wav_bytes
 from vae_core.music.bench import bench_music
 from vae_core.music.data import USER_DIR, DERIVED_DIR, find_clips, split_clips
+from vae_core.music.frechet import EXTRACTORS, FD_ENCODER, format_table, frechet_table
 from vae_core.music.evaluation import evaluate_generator, format_metrics
 from vae_core.music.inference import MusicGenerator
 from vae_core.music.latents import fit_training_prior
@@ -55,6 +59,29 @@ def cmd_fit_prior(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if gen.path is None:
         raise LabError("fit-prior needs a checkpoint folder.")
     fit_and_store_prior(gen.path, args.data_dir)
+    return 0
+
+
+def cmd_fd_table(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    names = args.checkpoints or [c.name for c in list_checkpoints("music") if c.name != FD_ENCODER]
+    generators = {name: load_for("music", name, "fd-table") for name in names}
+    extractors = tuple(args.extractors.split(","))
+    if not set(extractors) <= set(EXTRACTORS):
+        raise LabError(f"--extractors must name some of {', '.join(EXTRACTORS)}, not {args.extractors!r}.")
+    report = frechet_table(generators, args.data_dir, extractors, n_generated=args.generated, max_clips=args.clips,
+                           seed=args.seed, say=lambda s: print(s, file=sys.stderr, flush=True))
+    print(format_table(report))
+    if args.store:  # each model's own row, for the Music page's table
+        for name, gen in generators.items():
+            row: dict[str, Any] = {"command": "python -m vae_core " + shlex.join(argv)}
+            for t in report["tables"].values():
+                mine = next(r for r in t["rows"] if r["name"] == name)
+                row[f"{t['extractor']}_test"] = round(mine["fd_test"], 3)
+                row[f"{t['extractor']}_train"] = round(mine["fd_train"], 3)
+                row[f"{t['extractor']}_rows"] = mine["rows"]
+            update_sidecar(gen.path, frechet={**(gen.meta.get("frechet") or {}), **row})
+    if args.json:
+        print(json.dumps(report))
     return 0
 
 
@@ -100,7 +127,7 @@ def _bench(args: argparse.Namespace) -> dict[str, Any]:
     if not names:
         raise LabError("No music checkpoint to benchmark: train one with `python -m vae_core train music`, or name "
                        "one with --checkpoints.")
-    return bench_music(names, args.limit, args.data_dir)
+    return bench_music(names, args.limit, args.data_dir)  # limit: real clips per split in the Fréchet table
 
 
 BENCHES = {"music": _bench}
@@ -138,6 +165,17 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
                    help="standard: z ~ N(0, I), the VAE's own prior; fitted: the prior fitted to the training "
                         "encodings (see fit-prior)")
     g.set_defaults(func=cmd_generate)
+    d = sub.add_parser("fd-table", help="Fréchet distances of music checkpoints' prior samples to the test clips, "
+                                        "beside the floor, ceiling and noise rows")
+    d.add_argument("--checkpoints", nargs="+", default=None, help="default: every music checkpoint")
+    d.add_argument("--extractors", default="course", help="course, cdpam or course,cdpam (CDPAM: about 0.75 s per "
+                                                          "second of audio on 2 cores)")
+    d.add_argument("--generated", type=positive_int, default=54, help="clips of 5 s drawn per model (default 54)")
+    d.add_argument("--clips", type=positive_int, default=None, help="real clips per split (default: all)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--store", action="store_true", help="keep each model's row in its sidecar (the page's table)")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_fd_table)
     f = sub.add_parser("fit-prior", help="fit a music checkpoint's latent prior to its training clips' encodings")
     f.add_argument("checkpoint", help="a music checkpoint name or folder")
     f.set_defaults(func=cmd_fit_prior)

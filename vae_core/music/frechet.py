@@ -105,11 +105,12 @@ def _row(name: str, clips: ClipSet, feats: np.ndarray, test: np.ndarray, train: 
 def frechet_table(generators: dict[str, MusicGenerator], data_root: Path | None = None,
                   extractors: tuple[str, ...] = EXTRACTORS, n_generated: int = 54, seconds: float = 5.0,
                   max_clips: int | None = None, seed: int = 0, encoder: MusicGenerator | None = None,
-                  say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+                  priors: dict[str, str] | None = None, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Fréchet distances of each generator's prior samples (``n_generated`` clips of ``seconds``) to the real test
     clips, per extractor and per model rate, with the floor, ceiling and noise rows of that rate. ``max_clips``
     limits the real clips of each split (the training clips are the first of the split, by id); ``encoder`` replaces
-    the shipped ``music-fd-encoder`` of the course extractor."""
+    the shipped ``music-fd-encoder`` of the course extractor; ``priors`` names the prior each generator samples
+    (``standard`` unless given, see :meth:`MusicGenerator.generate`)."""
     train_clips, test_clips = split_clips(find_clips(data_root))
     test_clips, train_clips = test_clips[:max_clips], train_clips[:max_clips or len(test_clips)]
     rates = sorted({g.rate for g in generators.values()})
@@ -136,7 +137,8 @@ def frechet_table(generators: dict[str, MusicGenerator], data_root: Path | None 
                 if gen.rate != rate:
                     continue
                 say(f"  {name}: {n_generated} clips of {seconds:g} s …")
-                fake = ClipSet(name, list(gen.generate(n_generated, seconds, seed=seed)), rate)
+                prior = (priors or {}).get(name, "standard")
+                fake = ClipSet(name, list(gen.generate(n_generated, seconds, seed=seed, prior=prior)), rate)
                 rows.append(_row(name, fake, features(fake), f_test, f_train))
             report["tables"][f"{ex}@{rate}"] = {"extractor": ex, "rate": rate, "test_clips": len(test.waves),
                                                 "test_rows": int(len(f_test)), "train_clips": len(train.waves),
