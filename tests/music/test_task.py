@@ -64,6 +64,15 @@ def test_train_music_then_generate_wav_files(tmp_path):
         lines = [line for line in r.stderr.strip().splitlines() if line]
         assert r.returncode != 0 and len(lines) == 1 and "Traceback" not in r.stderr, (flags, r.stderr)
     assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
+    assert meta["latent_prior"]["steps"] > 0  # train fits the prior to the training clips' codes
+    r = cli("generate", str(run), "--n", "1", "--seconds", "3", "--prior", "fitted", "--out", str(tmp_path / "fit"))
+    assert r.returncode == 0 and "fitted prior" in r.stdout, r.stderr
+    r = cli("fd-table", "--checkpoints", str(run), "--clips", "2", "--generated", "6", "--extractors", "course",
+            "--store")
+    assert r.returncode == 0, r.stderr
+    assert all(name in r.stdout for name in ("floor", "noise", str(run)))
+    stored = json.loads((run / "checkpoint.json").read_text())["frechet"]
+    assert stored["course_test"] >= 0 and stored["course_rows"] == 6  # one 2.7 s segment per 5 s clip
 
 
 @pytest.mark.parametrize("args", [("generate", "image-conv"), ("generate", "audio-conv", "--n", "1")])

@@ -43,7 +43,9 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         save_checkpoint(out, model, meta, half=True)
     fit_and_store_prior(out, args.data_dir)
     if not args.no_eval:
-        print(format_metrics(evaluate_generator(load_checkpoint(out), args.data_dir)))
+        metrics = evaluate_generator(load_checkpoint(out), args.data_dir)
+        update_sidecar(out, test_metrics=metrics)
+        print(format_metrics(metrics))
     return 0
 
 
