@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,10 +68,13 @@ def test_train_music_then_generate_wav_files(tmp_path):
     assert meta["latent_prior"]["steps"] > 0  # train fits the prior to the training clips' codes
     r = cli("generate", str(run), "--n", "1", "--seconds", "3", "--prior", "fitted", "--out", str(tmp_path / "fit"))
     assert r.returncode == 0 and "fitted prior" in r.stdout, r.stderr
-    r = cli("fd-table", "--checkpoints", str(run), "--clips", "2", "--generated", "6", "--extractors", "course",
-            "--store")
+    shipped = tmp_path / "music-spec"  # a copy: --store writes into the checkpoints it scores
+    shutil.copytree(ROOT / "checkpoints" / "music-spec", shipped)
+    r = cli("fd-table", "--checkpoints", str(run), str(shipped), "--clips", "2", "--generated", "6", "--extractors",
+            "course", "--store")
     assert r.returncode == 0, r.stderr
-    assert all(name in r.stdout for name in ("floor", "noise", str(run)))
+    assert all(name in r.stdout for name in ("floor", "ceiling", "noise", str(run), str(shipped)))
+    assert json.loads((shipped / "checkpoint.json").read_text())["frechet"]["course_rows"] == 6  # 5 s at 3 kHz
     stored = json.loads((run / "checkpoint.json").read_text())["frechet"]
     assert stored["course_test"] >= 0 and stored["course_rows"] == 6  # one 2.7 s segment per 5 s clip
 

@@ -70,16 +70,24 @@ def cmd_fd_table(args: argparse.Namespace, argv: Sequence[str]) -> int:
     extractors = tuple(args.extractors.split(","))
     if not set(extractors) <= set(EXTRACTORS):
         raise LabError(f"--extractors must name some of {', '.join(EXTRACTORS)}, not {args.extractors!r}.")
+    if args.prior == "fitted":
+        missing = [name for name, gen in generators.items() if gen.fitted_prior is None]
+        if missing:
+            raise LabError(f"{', '.join(missing)} has no fitted prior; run `python -m vae_core fit-prior NAME` first.")
     report = frechet_table(generators, args.data_dir, extractors, n_generated=args.generated, max_clips=args.clips,
-                           seed=args.seed, say=lambda s: print(s, file=sys.stderr, flush=True))
+                           seed=args.seed, priors={name: args.prior for name in generators},
+                           say=lambda s: print(s, file=sys.stderr, flush=True))
+    suffix = "_fitted" if args.prior == "fitted" else ""
     print(format_table(report))
     if args.store:  # each model's own row, for the Music page's table
         for name, gen in generators.items():
             row: dict[str, Any] = {"command": "python -m vae_core " + shlex.join(argv)}
             for t in report["tables"].values():
-                mine = next(r for r in t["rows"] if r["name"] == name)
-                row[f"{t['extractor']}_test"] = round(mine["fd_test"], 3)
-                row[f"{t['extractor']}_train"] = round(mine["fd_train"], 3)
+                mine = next((r for r in t["rows"] if r["name"] == name), None)
+                if mine is None:  # a table of another rate
+                    continue
+                row[f"{t['extractor']}_test{suffix}"] = round(mine["fd_test"], 3)
+                row[f"{t['extractor']}_train{suffix}"] = round(mine["fd_train"], 3)
                 row[f"{t['extractor']}_rows"] = mine["rows"]
             update_sidecar(gen.path, frechet={**(gen.meta.get("frechet") or {}), **row})
     if args.json:
@@ -175,6 +183,8 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     d.add_argument("--generated", type=positive_int, default=54, help="clips of 5 s drawn per model (default 54)")
     d.add_argument("--clips", type=positive_int, default=None, help="real clips per split (default: all)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--prior", choices=["standard", "fitted"], default="standard",
+                   help="the prior every model samples (fitted: each model's own; see fit-prior)")
     d.add_argument("--store", action="store_true", help="keep each model's row in its sidecar (the page's table)")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_fd_table)
