@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=[*benches, "latent", "serve"])
     b.add_argument("--checkpoints", nargs="+", default=None, help="checkpoints to measure (default: the shipped ones)")
     b.add_argument("--limit", type=positive_int, default=None, help="score on the first N test items")
+    b.add_argument("--generated", type=positive_int, default=54,
+                   help="music: clips of 5 s drawn from each model for the Fréchet table (default 54)")
     b.add_argument("--out", default=None, help="also write the report to this JSON file")
     b.add_argument("--json", action="store_true", help="also print the report as one JSON line, last")
     b.add_argument("--sessions", type=positive_int, nargs="+", default=[1, 5, 10, 20],

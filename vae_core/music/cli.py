@@ -137,7 +137,8 @@ def _bench(args: argparse.Namespace) -> dict[str, Any]:
     if not names:
         raise LabError("No music checkpoint to benchmark: train one with `python -m vae_core train music`, or name "
                        "one with --checkpoints.")
-    return bench_music(names, args.limit, args.data_dir)  # limit: real clips per split in the Fréchet table
+    # limit: the real clips per split in the Fréchet table (and the test clips scored for reconstruction)
+    return bench_music(names, args.limit, args.data_dir, n_generated=args.generated)
 
 
 BENCHES = {"music": _bench}
