@@ -117,7 +117,7 @@ def evaluate(gen: MusicGenerator, data_root: Path | None, limit: int | None) -> 
 
 def summary(meta: dict[str, Any]) -> str:
     m = meta.get("test_metrics", {})
-    return f"test LSD {m['lsd_db']:.2f} dB" if "lsd_db" in m else "not evaluated"
+    return f"LSD {m['lsd_db']:.2f} dB" if "lsd_db" in m else "not evaluated"
 
 
 def data(root: Path, download: bool, progress: Callable[..., None]) -> list[str]:
