@@ -17,7 +17,7 @@ import pytest
 
 from vae_core.core.errors import LabError
 from vae_core.core.loadtest import start_server, stop_server, watch_training
-from ui.app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint  # noqa: F401
+from ui.app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint, music_checkpoint  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +47,8 @@ def serve_app(runs_dir: Path, log_path: Path):
 
 
 @pytest.fixture(scope="module")
-def streamlit_server(image_checkpoint, audio_checkpoint, app_runs_dir, tmp_path_factory):  # noqa: F811
+def streamlit_server(image_checkpoint, audio_checkpoint, music_checkpoint, app_runs_dir,  # noqa: F811
+                     tmp_path_factory):
     """The app on a free local port for this module's tests; yields (base URL, log file, process)."""
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     with serve_app(app_runs_dir, log_path) as (base, proc):  # VAE_DATA_DIR comes from conftest
@@ -217,6 +218,34 @@ def test_audio_page_in_browser(browser, streamlit_server):
         page.close()
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log, log
+
+
+def test_music_page_generates_a_clip_that_plays(browser, streamlit_server):
+    """Generate on the Music page (the shipped music-spec), then play the first sample in the browser: its audio
+    element loads the WAV (5 s) and its clock advances."""
+    from playwright.sync_api import expect
+
+    base, log_path, _ = streamlit_server
+    page = _open(browser, base, "music", "Music")
+    try:
+        page.get_by_role("button", name="Generate").click()
+        expect(page.get_by_text("Sample 4")).to_be_visible()
+        played = page.evaluate("""async () => {
+            const a = document.querySelector('audio');
+            a.muted = true;  // headless autoplay rules: a muted element may play
+            await a.play();
+            await new Promise(r => setTimeout(r, 1200));
+            return [a.currentTime, a.duration];
+        }""")
+        assert played[1] == pytest.approx(5.0, abs=0.05) and played[0] > 0.3, played
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        _screenshot(page, "music.png")
+    except Exception:
+        _screenshot(page, "music-failure.png")
+        raise
+    finally:
+        page.close()
+    assert "Traceback" not in log_path.read_text(errors="replace")
 
 
 def test_latent_map_hover_shows_the_picture_and_click_starts_there(browser, streamlit_server):
