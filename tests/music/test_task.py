@@ -85,3 +85,12 @@ def test_a_separation_checkpoint_given_to_generate_gets_one_sentence(args):
     assert r.returncode != 0
     lines = [line for line in r.stderr.strip().splitlines() if line]
     assert len(lines) == 1 and "music" in lines[0] and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [("bench", "image", "--checkpoints", "music-spec"),
+                                  ("tune", "audio", "music-spec")])
+def test_a_music_checkpoint_given_to_a_separation_command_gets_one_sentence(args):
+    r = cli(*args)
+    lines = [line for line in r.stderr.strip().splitlines() if line]
+    assert r.returncode != 0 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "music" in lines[0]

@@ -60,3 +60,14 @@ def test_tampered_url_values_are_refused_with_a_sentence():
     warnings = " ".join(w.value for w in at.warning)
     assert "temperature" in warnings.lower() or "Temperature" in warnings
     assert at.slider(key="music_temperature").value == 1.0
+
+
+def test_without_the_music_data_the_page_says_where_it_looked_and_still_generates(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))  # an empty data folder
+    at = run({"music_n": "1", "music_seconds": "1.0"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert str(tmp_path / "gtzan-classical-derived" / "manifest.csv") in warnings
+    assert "Generation still works" in warnings
+    at.button(key="music_generate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(m.value.startswith("**Sample 1**") for m in at.markdown)
