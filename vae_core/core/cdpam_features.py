@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import importlib.util
-import os
 import pickle
 import threading
 import types
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from vae_core.core.audio_io import resample
+from vae_core.core.data import cache_folder
 from vae_core.core.errors import LabError
 from vae_core.core.store import atomic_write_bytes
 
@@ -108,11 +108,7 @@ def read_legacy_state(path: Path) -> dict[str, torch.Tensor]:
 
 def models_dir() -> Path:
     """Per-user folder for third-party model weights converted to safetensors (``VAE_MODELS_DIR`` overrides)."""
-    env = os.environ.get("VAE_MODELS_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "vae-separation-lab" / "models"
+    return cache_folder("VAE_MODELS_DIR", "models")
 
 
 def cdpam_weights_source() -> Path:

@@ -27,13 +27,19 @@ class DataFile:
     md5: str
 
 
-def data_root() -> Path:
-    """The folder that holds all datasets (``VAE_DATA_DIR`` or a per-user cache folder)."""
-    env = os.environ.get("VAE_DATA_DIR")
+def cache_folder(variable: str, name: str) -> Path:
+    """The folder the environment variable ``variable`` names, else ``name`` in the user's cache folder
+    (``$XDG_CACHE_HOME/vae-separation-lab/NAME``, by default under ``~/.cache``)."""
+    env = os.environ.get(variable)
     if env:
         return Path(env).expanduser().resolve()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "vae-separation-lab" / "data"
+    return Path(cache) / "vae-separation-lab" / name
+
+
+def data_root() -> Path:
+    """The folder that holds all datasets (``VAE_DATA_DIR`` or a per-user cache folder)."""
+    return cache_folder("VAE_DATA_DIR", "data")
 
 
 def md5sum(path: Path, chunk: int = 1 << 20) -> str:
