@@ -23,7 +23,7 @@ from vae_core.core.models import build_model
 from vae_core.music.data import SPLIT_SEED, clip_checksums, find_clips, read_clip, segments, split_clips
 from vae_core.music.loss import MUSIC_LOSS_TERMS, music_loss
 from vae_core.music.model import MODEL_KINDS, MusicSpecConfig
-from vae_core.music.transforms import DB_RANGE, log_magnitude
+from vae_core.music.transforms import DB_RANGE, log_magnitude, normalised_db
 
 VAL_CLIPS = 6  # training clips held out to pick the best epoch
 
@@ -85,14 +85,44 @@ def preset(name: str, **overrides: Any) -> MusicTrainConfig:
 def course_log_magnitude(wave: torch.Tensor) -> torch.Tensor:
     """Normalised log-magnitude of 3 kHz waveforms (n_fft 256, hop 64): how the course model's segments are
     pictured and scored."""
-    mag = stft(wave, STFTConfig(n_fft=256, hop=64, sample_rate=3000)).abs()
-    return (20 * torch.log10(mag + 1e-5) + 100) / DB_RANGE
+    return normalised_db(stft(wave, STFTConfig(n_fft=256, hop=64, sample_rate=3000)).abs())
 
 
 def lsd_db(x: torch.Tensor, y: torch.Tensor) -> float:
     """Log-spectral distance in dB between normalised log-magnitudes ``(batch, freq, frames)``: the RMS over
     frequency, averaged over frames and examples."""
     return float(((x - y) * DB_RANGE).pow(2).mean(1).sqrt().mean())
+
+
+def clip_segments(wave: np.ndarray, cfg: Any) -> torch.Tensor:
+    """One clip's consecutive, non-overlapping model inputs (the ragged end dropped): log-magnitude segments
+    ``(n, freq, frames)`` for a spectrogram model, waveform segments ``(n, samples)`` for the course model."""
+    if isinstance(cfg, MusicSpecConfig):
+        x = log_magnitude(torch.from_numpy(wave), cfg)
+        n = x.shape[-1] // cfg.frames
+        return x[:, : n * cfg.frames].reshape(x.shape[0], n, cfg.frames).permute(1, 0, 2).contiguous()
+    return torch.from_numpy(segments(wave, cfg.segment))
+
+
+@torch.no_grad()
+def score_segments(model: torch.nn.Module, x: torch.Tensor, beta: float, recon_scale: float,
+                   device: torch.device) -> tuple[dict[str, float], float, torch.Tensor]:
+    """``model`` (in eval mode: posterior means decoded) on segments ``x``: the mean ELBO terms (no free bits),
+    the mean log-spectral distance (dB) and the posterior means ``(n, latent_dim)``."""
+    model.eval()
+    spec = model.kind == "music-spec"
+    sums = {t: 0.0 for t in MUSIC_LOSS_TERMS}
+    lsd, mus = 0.0, []
+    for s in range(0, len(x), 64):
+        batch = x[s:s + 64].to(device)
+        out = model(batch)
+        for t, v in music_loss(out, batch, model.kind, beta, 0.0, recon_scale).items():
+            sums[t] += v.item() * len(batch)
+        estimate = out.sources[:, 0].cpu()
+        a, b = (batch.cpu(), estimate) if spec else (course_log_magnitude(batch.cpu()), course_log_magnitude(estimate))
+        lsd += lsd_db(a, b) * len(batch)
+        mus.append(out.mu[:, 0].cpu())
+    return {t: v / len(x) for t, v in sums.items()}, lsd / len(x), torch.cat(mus)
 
 
 class MusicTask(TrainingTask):
@@ -123,7 +153,7 @@ class MusicTask(TrainingTask):
         self.pool = [p for p in self.pool if p.shape[-1] >= self.segment]
         if not self.pool:
             raise DataMissingError(f"No training clip is long enough for one {self.segment}-step segment.")
-        val = [self._segments(self._features(read_clip(c, self.rate))) for c in self.val_clips]
+        val = [clip_segments(read_clip(c, self.rate), self.model_config) for c in self.val_clips]
         self.val_x = torch.cat([v for v in val if len(v)]) if any(len(v) for v in val) else None
         if self.val_x is None:
             raise DataMissingError("No held-out clip is long enough for one segment.")
@@ -132,14 +162,6 @@ class MusicTask(TrainingTask):
         """What segments are cut from: the log-magnitude ``(freq, frames)`` or the waveform ``(samples,)``."""
         w = torch.from_numpy(wave)
         return log_magnitude(w, self.model_config) if self.spec else w
-
-    def _segments(self, features: torch.Tensor) -> torch.Tensor:
-        """Consecutive non-overlapping segments ``(n, ..., segment)`` of one clip's features."""
-        n = features.shape[-1] // self.segment
-        cut = features[..., : n * self.segment]
-        if self.spec:
-            return cut.reshape(cut.shape[0], n, self.segment).permute(1, 0, 2).contiguous()
-        return torch.from_numpy(segments(cut.numpy(), self.segment))
 
     def build_model(self) -> torch.nn.Module:
         return build_model(self.config.model, self.model_config)
@@ -164,22 +186,9 @@ class MusicTask(TrainingTask):
         cfg = self.config
         return music_loss(model(batch, generator=noise), batch, cfg.model, beta, cfg.free_bits, cfg.recon_scale)
 
-    @torch.no_grad()
     def validate(self, model: torch.nn.Module, device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
-        model.eval()
-        sums = {t: 0.0 for t in MUSIC_LOSS_TERMS}
-        lsd = 0.0
-        for s in range(0, len(self.val_x), 64):
-            x = self.val_x[s:s + 64].to(device)
-            out = model(x)
-            terms = music_loss(out, x, self.config.model, self.config.beta, 0.0, self.config.recon_scale)
-            for t in MUSIC_LOSS_TERMS:
-                sums[t] += terms[t].item() * len(x)
-            estimate = out.sources[:, 0].cpu()
-            a, b = (x.cpu(), estimate) if self.spec else (course_log_magnitude(x.cpu()), course_log_magnitude(estimate))
-            lsd += lsd_db(a, b) * len(x)
-        n = len(self.val_x)
-        return {t: v / n for t, v in sums.items()}, {"val_lsd_db": lsd / n}
+        terms, lsd, _ = score_segments(model, self.val_x, self.config.beta, self.config.recon_scale, device)
+        return terms, {"val_lsd_db": lsd}
 
     def score(self, val_terms: dict[str, float], figures: dict[str, float]) -> float:
         return -val_terms["total"]

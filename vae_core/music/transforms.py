@@ -21,10 +21,14 @@ def stft_config(cfg: MusicSpecConfig) -> STFTConfig:
     return STFTConfig(n_fft=cfg.n_fft, hop=cfg.hop, sample_rate=cfg.sample_rate)
 
 
+def normalised_db(mag: torch.Tensor) -> torch.Tensor:
+    """Linear STFT magnitude -> the normalised log-magnitude every music model and figure uses."""
+    return (20 * torch.log10(mag + _AMP_EPS) + DB_OFFSET) / DB_RANGE
+
+
 def log_magnitude(wave: torch.Tensor, cfg: MusicSpecConfig) -> torch.Tensor:
     """``(..., samples)`` -> normalised log-magnitude ``(..., freq, frames)``."""
-    mag = stft(wave, stft_config(cfg)).abs()
-    return (20 * torch.log10(mag + _AMP_EPS) + DB_OFFSET) / DB_RANGE
+    return normalised_db(stft(wave, stft_config(cfg)).abs())
 
 
 def magnitude(x: torch.Tensor) -> torch.Tensor:
