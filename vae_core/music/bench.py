@@ -45,8 +45,8 @@ def bench_music(checkpoints: list[str], limit: int | None = None, data_root: Pat
     say(f"music checkpoints on the test clips, {torch.get_num_threads()} threads; 5 s generated (first call, then "
         "median of 5)")
     say(f"{'checkpoint':20} {'rate':>6} {'LSD dB':>7} {'KL':>8} {'active':>7} {'5 s first':>9} {'5 s warm':>9}")
-    for name in checkpoints:
-        gen = load_checkpoint(name)
+    loaded = {name: load_checkpoint(name) for name in checkpoints}
+    for name, gen in loaded.items():
         require_task(gen, "music", "bench music")
         speed = generation_seconds(gen)
         metrics = evaluate_generator(gen, data_root, limit)
@@ -58,8 +58,7 @@ def bench_music(checkpoints: list[str], limit: int | None = None, data_root: Pat
         report["generate_5s_s"], report["generate_5s_first_s"] = speed["median_s"], speed["first_s"]
     if extractors:
         generators, priors = {}, {}
-        for name in checkpoints:
-            gen = load_checkpoint(name)
+        for name, gen in loaded.items():
             generators[name] = gen
             if gen.fitted_prior is not None:
                 generators[f"{name} (fitted prior)"] = gen
