@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from lab_ui.common import model_key
 from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, text
 from vae_core import LabError
 from vae_core.audio.inference import AudioSeparator
@@ -161,7 +162,7 @@ def audio_input_ui(sep: AudioSeparator, summary: AudioLatentSummary) -> None:
 def latent_explorer_ui(sep: AudioSeparator) -> None:
     """The Latent explorer for an audio checkpoint."""
     try:
-        summary = _audio_summary(sep, f"{sep.path}:{sep.meta.get('weights_sha256')}")
+        summary = _audio_summary(sep, model_key(sep))
     except LabError as exc:
         st.error(f"{exc} The explorer needs MIR-1K test clips to place its starting points.")
         return

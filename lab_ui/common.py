@@ -31,6 +31,12 @@ def _load_separator(path: str, sidecar_mtime: float) -> Separator:
     return load_checkpoint(path).warm_up()
 
 
+def model_key(sep: Separator) -> str:
+    """A cache key for what is computed from a loaded model: its folder and its weights' checksum (a re-trained
+    model gets a new key)."""
+    return f"{sep.path}:{sep.meta.get('weights_sha256')}"
+
+
 def load_separator(info: CheckpointInfo) -> Separator:
     return _load_separator(str(info.path), (info.path / SIDECAR).stat().st_mtime)
 

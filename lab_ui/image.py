@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui.charts import png_data_url
-from lab_ui.common import image_scale
+from lab_ui.common import image_scale, model_key
 from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, text
 from vae_core import LabError
 from vae_core.core.latents import ACTIVE_THRESHOLD, map_2d
@@ -164,7 +164,7 @@ def map_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     method = bound("lx_map_method", one_of(["pca", "umap"]), lambda: c2.radio(
         "Projection", ["pca", "umap"], horizontal=True, key="lx_map_method",
         help="UMAP is used when the umap-learn package is installed; PCA otherwise."))
-    proj, used = _map(summary, f"{sep.path}:{sep.meta.get('weights_sha256')}", source, method)
+    proj, used = _map(summary, model_key(sep), source, method)
     n = min(MAP_POINTS, len(proj))
     labels = summary.digit_labels if source == 0 else summary.clothing_labels
     names = CLASS_NAMES[SOURCES[source]]
@@ -211,7 +211,7 @@ def kl_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
 def latent_explorer_ui(sep: ImageSeparator) -> None:
     """The Latent explorer for an image checkpoint."""
     try:
-        summary = _summary(sep, f"{sep.path}:{sep.meta.get('weights_sha256')}")
+        summary = _summary(sep, model_key(sep))
     except LabError as exc:
         st.error(f"{exc} The explorer needs the test mixtures to place its starting points.")
         return

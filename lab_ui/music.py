@@ -6,13 +6,14 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from lab_ui.common import model_key
 from lab_ui.state import bound, float_in, int_in, one_of, remember, restore, text
 from vae_core import LabError
 from vae_core.core.audio_io import wav_bytes
 from vae_core.music.demo import clip_excerpt, spectrogram_db, test_clips
 from vae_core.music.inference import MusicGenerator
 from vae_core.music.latents import MusicLatentSummary, summarize_music
-from vae_core.music.task import PRESETS, MusicTrainConfig, preset
+from vae_core.music.task import MusicTrainConfig, preset
 
 TRAIN_LABEL = "Music generation (GTZAN classical clips)"
 PREVIEW_CAPTION = ("One held-out segment as the model rebuilds it now (low frequencies at the bottom): input · "
@@ -128,7 +129,7 @@ def _slider_key(gen: MusicGenerator, dim: int) -> str:
 def latent_explorer_ui(gen: MusicGenerator) -> None:
     """Move one latent dimension at every step of a test clip's encoding, and hear what the decoder makes."""
     try:
-        summary = _summary(gen, f"{gen.path}:{gen.meta.get('weights_sha256')}")
+        summary = _summary(gen, model_key(gen))
         clips = test_clips()
     except LabError as exc:
         st.error(f"{exc} The explorer needs the test clips to start from.")

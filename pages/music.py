@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lab_ui.common import checkpoint_picker_ui, load_separator_ui
+from lab_ui.common import checkpoint_picker_ui, load_separator_ui, model_key
 from lab_ui.music import player_ui
 from lab_ui.shell import leave_folder_mode
 from lab_ui.state import bound, float_in, int_in, one_of, remember, restore
@@ -32,10 +32,6 @@ def _reconstruction(_gen, model_key: str, clip_id: str, start: float, _wave: np.
 @st.cache_data(max_entries=16, show_spinner="Decoding the latent path…")
 def _path(_gen, model_key: str, a: str, b: str, points: int, _wa: np.ndarray, _wb: np.ndarray) -> np.ndarray:
     return _gen.interpolate(_wa, _wb, _gen.rate, points=points)
-
-
-def model_key(gen) -> str:
-    return f"{gen.path}:{gen.meta.get('weights_sha256')}"
 
 
 def concept_ui() -> None:
