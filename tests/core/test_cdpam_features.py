@@ -210,6 +210,26 @@ def test_embeddings_of_music_and_noise(models_dir, data_dir):
     assert np.abs(at_44k[0] - emb[0]).max() < 1e-3
 
 
+@pytest.mark.slow
+def test_embeddings_are_kept_by_content_and_a_damaged_copy_is_recomputed(models_dir, data_dir):
+    music, rate = sf.read(data_dir / CLIP, dtype="float32", start=8 * 22050, frames=22050)
+    path = cf.embeddings_cache_path([music], rate)
+    assert not path.exists()
+    first = cf.cdpam_embeddings(music, rate)
+    assert np.array_equal(np.load(path), first)
+    # Other samples, or the same samples at another rate, are other rows.
+    louder = music * 0.5
+    assert cf.embeddings_cache_path([louder], rate) != path
+    assert cf.embeddings_cache_path([music], 44100) != path
+    # A kept copy is what the next call returns ...
+    np.save(path, np.zeros_like(first))
+    assert not cf.cdpam_embeddings(music, rate).any()
+    # ... and one that cannot be read is computed again and replaced.
+    path.write_bytes(b"not an array")
+    again = cf.cdpam_embeddings(music, rate)
+    assert np.array_equal(again, first) and np.array_equal(np.load(path), first)
+
+
 @pytest.mark.parametrize(("waveforms", "rate", "words"), [
     (np.zeros(int(0.3 * 22050), dtype=np.float32), 22050, "at least half a second"),
     ([np.ones(22050), np.full(22050, np.nan)], 22050, "Clip 1 contains NaN"),
