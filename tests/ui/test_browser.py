@@ -366,6 +366,26 @@ def test_bench_serve_protocol_client_drives_two_students(image_checkpoint):  # n
     assert 0 < report["server_start_s"] < report["cold_start_home_s"] and report["browser_home_warm_s"] > 0
 
 
+def test_bench_pages_times_the_music_page_first_and_cached(music_checkpoint):  # noqa: F811
+    """`bench pages` opens a page in fresh Chromium contexts on its own server, once and then twice more."""
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "pages", "--pages", "music", "--repeats", "2",
+                          "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "cached s: median" in out.stdout
+    row = json.loads(out.stdout.strip().splitlines()[-1])["pages"]["music"]
+    assert row["problems"] == []
+    assert 0 < row["cached_min_s"] <= row["cached_median_s"] <= row["cached_max_s"]
+    assert row["first_s"] > 0
+
+
+def test_bench_pages_names_the_pages_when_one_is_unknown():
+    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "pages", "--pages", "musik"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "No page 'musik'; the pages are" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_bench_serve_refuses_minutes_with_the_protocol_client():
     out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "serve", "--client", "protocol", "--minutes", "1"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vae_core.core.loadtest import CLIENTS, bench_serve
+from vae_core.core.loadtest import CLIENTS, bench_pages, bench_serve
 from vae_core.core.bench import bench_latent
 from vae_core.core.checkpoints import BUNDLE_SUFFIX, export_bundle, import_bundle
 from vae_core.core.store import atomic_write_bytes, list_checkpoints, resolve_checkpoint, runs_dir, update_sidecar
@@ -157,6 +157,8 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
         report = bench_latent(checkpoints=names)
     elif args.what == "serve":
         report = bench_serve(args.sessions, args.minutes, args.client)
+    elif args.what == "pages":
+        report = bench_pages(args.pages, args.repeats or 5)
     else:
         spec = next(s for s in tasks().values() if args.what in s.benches)
         report = spec.benches[args.what](args)
@@ -231,9 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--pair-seed", type=int, default=None, help="image: which clothing item goes with each digit")
     e.set_defaults(func=cmd_eval)
 
-    benches = [name for spec in tasks().values() for name in spec.benches]
+    # latent_move is each task's part of `bench latent`, not a bench of its own
+    benches = [name for spec in tasks().values() for name in spec.benches if name != "latent_move"]
     b = sub.add_parser("bench", help="benchmarks: quality, latency and training throughput (they print numbers)")
-    b.add_argument("what", choices=[*benches, "latent", "serve"])
+    b.add_argument("what", choices=[*benches, "latent", "serve", "pages"])
     b.add_argument("--checkpoints", nargs="+", default=None, help="checkpoints to measure (default: the shipped ones)")
     b.add_argument("--limit", type=positive_int, default=None, help="score on the first N test items")
     b.add_argument("--generated", type=positive_int, default=54,
@@ -248,7 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve, watch-quick: each session a Chromium page, or a protocol-level client (the "
                         "server's side of a class whose browsers run on the students' machines)")
     b.add_argument("--repeats", type=positive_int, default=None,
-                   help="watch-quick: unwatched/watched pairs to run in turn (default 1)")
+                   help="watch-quick: unwatched/watched pairs to run in turn (default 1); pages: visits with the "
+                        "models cached after the first (default 5)")
+    b.add_argument("--pages", nargs="+", default=None,
+                   help="pages: the url paths to open ('' for Home; default: every page)")
     b.set_defaults(func=cmd_bench)
 
     ls = sub.add_parser("list", help="list shipped and user checkpoints")

@@ -366,6 +366,84 @@ async def _run(sizes: list[int], minutes: float, client: str, say: Any) -> dict[
     return report
 
 
+PAGES = ("", "image-separation", "audio-separation", "music", "latent-explorer", "beta-lab", "train")  # app.py's
+_SETTLED_S = 1.0  # the script must stay finished this long: a page's fragments and reruns come right after it
+
+
+async def _render_once(browser: Any, base: str, path: str, name: str) -> dict[str, Any]:
+    """Open ``path`` in a fresh browser context: seconds until Streamlit's script ended for good (the moment it
+    first stopped running, of a stretch of ``_SETTLED_S`` without running again), and what went wrong."""
+    context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    out: dict[str, Any] = {"render_s": None, "problems": []}
+    try:
+        t0 = time.perf_counter()
+        await page.goto(f"{base}/{path}?who={name}", wait_until="commit", timeout=PAGE_TIMEOUT_MS)
+        ended = None
+        while time.perf_counter() - t0 < PAGE_TIMEOUT_MS / 1000:
+            state = await page.evaluate("""() => { const e = document.querySelector('[data-testid="stApp"]');
+                                                   return e && e.getAttribute('data-test-script-state'); }""")
+            now = time.perf_counter()
+            if state == "notRunning":
+                ended = ended or now
+                if now - ended >= _SETTLED_S:
+                    out["render_s"] = ended - t0
+                    break
+            else:
+                ended = None
+            await asyncio.sleep(0.05)
+        if await page.get_by_text("Page not found").count():
+            out["problems"].append("Page not found")
+        for box in await page.locator('[data-testid="stException"]').all_inner_texts():
+            out["problems"].append("exception: " + box.strip().splitlines()[0][:120])
+    finally:
+        await context.close()
+    return out
+
+
+async def _pages(paths: list[str], repeats: int, say: Any) -> dict[str, Any]:
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "repeats": repeats, "settled_after_s": _SETTLED_S,
+                              "pages": {}}
+    async with _playwright()() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, base, startup = start_server(Path(tmp) / "runs", Path(tmp) / "server.log")
+            try:
+                report["server_start_s"] = round(startup, 2)
+                say(f"Each page opened in a fresh Chromium context on one server, {os.cpu_count()} CPUs shared by "
+                    f"browser and server: the first visit (its models load), then {repeats} visits with them cached")
+                say(f"{'page':18} {'first s':>8} {'cached s: median':>17} {'min':>6} {'max':>6}  problems")
+                for path in paths:
+                    runs = [await _render_once(browser, base, path, f"bench-pages-{i}") for i in range(repeats + 1)]
+                    times = [r["render_s"] for r in runs]
+                    problems = sorted({pr for r in runs for pr in r["problems"]} |
+                                      ({"did not settle"} if None in times else set()))
+                    warm = [t for t in times[1:] if t is not None]
+                    row = {"first_s": round(times[0], 2) if times[0] is not None else None,
+                           "cached_median_s": round(statistics.median(warm), 2) if warm else None,
+                           "cached_min_s": round(min(warm), 2) if warm else None,
+                           "cached_max_s": round(max(warm), 2) if warm else None, "problems": problems}
+                    report["pages"][path or "home"] = row
+                    say(f"{path or 'home':18} {row['first_s']!s:>8} {row['cached_median_s']!s:>17} "
+                        f"{row['cached_min_s']!s:>6} {row['cached_max_s']!s:>6}  {'; '.join(problems)}")
+            finally:
+                stop_server(proc)
+        await browser.close()
+    return report
+
+
+def bench_pages(paths: list[str] | None = None, repeats: int = 5, echo: bool = True) -> dict[str, Any]:
+    """Time to first render of each page in Chromium on a fresh server: the first visit, then ``repeats`` visits
+    with the page's models cached (median and range)."""
+    paths = list(PAGES if not paths else paths)
+    unknown = [path for path in paths if path not in PAGES]
+    if unknown:
+        raise LabError(f"No page {', '.join(map(repr, unknown))}; the pages are "
+                       f"{', '.join(repr(p) for p in PAGES)} ('' is Home).")
+    say = print if echo else (lambda *a, **k: None)
+    return asyncio.run(_pages(paths, repeats, say))
+
+
 def bench_serve(sizes: list[int], minutes: float = 0.0, client: str = "browser", echo: bool = True) -> dict[str, Any]:
     """Measure the app under ``sizes`` concurrent sessions (one fresh server for the whole run), each a Chromium
     page (``client="browser"``) or a protocol-level student (``"protocol"``, :mod:`lab_ui.protocol_client`)."""
