@@ -24,6 +24,7 @@ from vae_core.core.checkpoints import load_model
 
 from vae_core.core.store import SIDECAR, list_checkpoints, read_sidecar
 from vae_core.core.errors import ConfigError, LabError
+from vae_core.core import jobs
 from vae_core.core.jobs import ACTIVE, JOB_FILE, JobState, LocalJobRunner, folder_size_mb
 from vae_core.audio.task import AudioTrainConfig
 from vae_core.image.task import TrainConfig
@@ -506,3 +507,52 @@ def test_an_audio_job_runs_through_the_same_runner_with_its_own_preview(make_run
     # The three panels differ: the decoders draw something other than the mixture and other than each other.
     mixture, voice, accompaniment = picture[:, :64], picture[:, 66:130], picture[:, 132:]
     assert not np.allclose(mixture, voice) and not np.allclose(voice, accompaniment)
+
+
+# --------------------------------------------------------------------------- commands beside a run
+
+def _wait_for_command(folder: Path, name: str, timeout: float = 120) -> jobs.CommandState:
+    t0 = time.monotonic()
+    while (state := jobs.command_state(folder, name)).status == "running":
+        assert time.monotonic() - t0 < timeout, state.log
+        time.sleep(0.2)
+    return state
+
+
+def test_a_command_runs_in_a_process_of_its_own_and_reports_its_output(tmp_path):
+    state = jobs.start_command(tmp_path, "listing", ["list"])
+    assert state.status == "running" and jobs.command_state(tmp_path, "listing").status in ("running", "done")
+    done = _wait_for_command(tmp_path, "listing")
+    assert done.status == "done" and done.finished >= done.started
+    assert done.pid not in (None, os.getpid())
+    assert "image-conv" in done.log  # what `python -m vae_core list` printed
+    assert jobs.command_state(tmp_path, "never-ran") is None
+
+
+def test_a_failing_command_says_so_and_can_be_started_again(tmp_path):
+    jobs.start_command(tmp_path, "eval", ["eval", "no-such-checkpoint"])
+    failed = _wait_for_command(tmp_path, "eval")
+    assert failed.status == "failed" and "its log says why" in failed.message
+    assert "no-such-checkpoint" in failed.last_line
+    jobs.start_command(tmp_path, "eval", ["list"])  # not refused: the first one has ended
+    assert _wait_for_command(tmp_path, "eval").status == "done"
+
+
+def test_a_running_command_is_not_started_twice_and_a_killed_one_is_interrupted(tmp_path, monkeypatch):
+    jobs.start_command(tmp_path, "slow", ["bench", "image", "--limit", "100000"])  # long enough to be killed
+    with pytest.raises(LabError, match="already running"):
+        jobs.start_command(tmp_path, "slow", ["list"])
+    t0 = time.monotonic()
+    while (state := jobs.command_state(tmp_path, "slow")).pid is None or not (tmp_path / "slow.heartbeat").exists():
+        assert time.monotonic() - t0 < 60, state.log
+        time.sleep(0.1)
+    os.kill(state.pid, signal.SIGKILL)
+    monkeypatch.setattr(jobs, "_HEARTBEAT_STALE_S", 1.0)  # not the 10 s a busy server allows
+    time.sleep(1.5)
+    state = jobs.command_state(tmp_path, "slow")
+    assert state.status == "interrupted" and "stopped before it finished" in state.message
+
+
+def test_command_names_are_plain_words(tmp_path):
+    with pytest.raises(ValueError):
+        jobs.start_command(tmp_path, "../escape", ["list"])

@@ -520,6 +520,75 @@ class LocalJobRunner(FolderJobRunner):
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
 
+# ---------------------------------------------------------------------------- commands beside a run
+
+@dataclass
+class CommandState:
+    """A ``python -m vae_core`` command started from the app for a run folder (scoring a finished run, say):
+    ``status`` is running, done, failed or interrupted; ``log`` its output so far."""
+
+    name: str
+    argv: list[str]
+    status: str = "running"
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    pid: int | None = None
+    message: str | None = None
+    log: str = ""
+
+    @property
+    def last_line(self) -> str:
+        lines = [line.strip() for line in self.log.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+def _command_paths(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", name):
+        raise ValueError(f"a command name is lower-case letters, digits and dashes, not {name!r}")
+    return folder / f"{name}.command.json", folder / f"{name}.log", folder / f"{name}.heartbeat"
+
+
+def command_state(folder: Path | str, name: str) -> CommandState | None:
+    """The state of command ``name`` of run ``folder`` (None if it never ran there). A running command whose
+    heartbeat stopped is reported as interrupted."""
+    state_file, log_file, heartbeat = _command_paths(Path(folder), name)
+    try:
+        state = CommandState(**json.loads(state_file.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    try:
+        state.log = log_file.read_text(errors="replace")[-4000:]
+    except OSError:
+        state.log = ""
+    if state.status == "running":
+        try:
+            beat = heartbeat.stat().st_mtime
+        except OSError:
+            beat = state.started  # not begun yet: allow it the start-up time
+        if time.time() - beat > _HEARTBEAT_STALE_S + 20.0 * (not heartbeat.exists()):
+            state.status, state.message = "interrupted", "It stopped before it finished (its process ended)."
+    return state
+
+
+def start_command(folder: Path | str, name: str, argv: list[str]) -> CommandState:
+    """Start ``python -m vae_core ARGV`` as a process of its own (never in the server's), for run ``folder``:
+    its output goes to ``NAME.log`` there and its state to ``NAME.command.json`` (see :func:`command_state`).
+    Refused while the same command of that folder still runs."""
+    folder = Path(folder)
+    state_file, log_file, heartbeat = _command_paths(folder, name)
+    current = command_state(folder, name)
+    if current is not None and current.status == "running":
+        raise LabError(f"{name} is already running for {folder.name}; wait for it to finish.")
+    heartbeat.unlink(missing_ok=True)
+    state = CommandState(name=name, argv=[str(a) for a in argv])
+    atomic_write_json(state_file, {k: v for k, v in asdict(state).items() if k != "log"})
+    with open(log_file, "wb") as log:
+        subprocess.Popen([sys.executable, "-m", "vae_core.core.worker", "--command", str(state_file)],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=worker_env(),
+                         start_new_session=True)
+    return state
+
+
 def make_runner(root: Path | None = None, backend: str | None = None) -> JobRunner:
     """The runner over ``root`` (the user runs folder by default) for ``backend`` (``VAE_JOB_BACKEND``,
     default ``local``)."""

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from vae_core.core.cli import main as cli_main
 from vae_core.core.store import atomic_write_bytes, atomic_write_json, update_sidecar
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
@@ -179,11 +180,46 @@ def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState
     return job
 
 
+def run_command(state_file: Path) -> int:
+    """Run the ``python -m vae_core`` command that :func:`vae_core.core.jobs.start_command` left in
+    ``state_file``, touching its heartbeat every second, and record how it ended."""
+    state = json.loads(state_file.read_text())
+    heartbeat = state_file.with_name(state_file.name.replace(".command.json", ".heartbeat"))
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.is_set():
+            heartbeat.touch()
+            done.wait(1.0)
+
+    threading.Thread(target=beat, daemon=True).start()
+    state["pid"] = os.getpid()
+    atomic_write_json(state_file, state)
+    try:
+        code = cli_main(state["argv"])
+    except Exception as exc:  # noqa: BLE001 - the page must learn how it ended
+        traceback.print_exc()
+        code, state["message"] = 1, f"It failed ({type(exc).__name__}: {exc})."
+    finally:
+        done.set()
+    state["status"], state["finished"] = ("done" if code == 0 else "failed"), time.time()
+    if code and not state.get("message"):
+        state["message"] = "It failed; its log says why."
+    atomic_write_json(state_file, state)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vae_core.core.worker", description=__doc__.split("\n")[0])
-    parser.add_argument("folder", type=Path, help="a run folder holding job.json")
+    parser.add_argument("folder", type=Path, nargs="?", help="a run folder holding job.json")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's own)")
+    parser.add_argument("--command", type=Path, default=None,
+                        help="instead of a training job: the state file of a command started beside a run")
     args = parser.parse_args(argv)
+    if args.command is not None:
+        return run_command(args.command)
+    if args.folder is None:
+        parser.error("give a run folder or --command")
     if args.threads:
         torch.set_num_threads(args.threads)
     stop = threading.Event()
