@@ -2,10 +2,14 @@
 the real GTZAN test clips, with the shipped music checkpoint when it exists (else a tiny untrained one)."""
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.app_fixtures import REPO, app_runs_dir, music_checkpoint  # noqa: F401
+from ui.app_fixtures import REPO, app_runs_dir, music_checkpoint, save_tiny_music_checkpoint  # noqa: F401
+from vae_core.music.frechet import scoring_state
 
 PAGE = str(REPO / "pages/music.py")
 TIMEOUT = 180
@@ -50,9 +54,51 @@ def test_interpolation_row_and_course_table():
     at = run({"music_points": "3"})
     assert sum(1 for m in at.markdown if "·classical." in m.value or m.value.startswith("**classical.")) >= 3
     table = at.dataframe[0].value
-    assert list(table["model"]) == ["course-base", "course-dropout-z2", "course-dropout-z20", "course-beta10",
-                                    "course-beta100", "spec (our default)"]
+    assert list(table["model"])[:6] == ["course-base", "course-dropout-z2", "course-dropout-z20", "course-beta10",
+                                        "course-beta100", "spec (our default)"]
     assert list(table["report FD test"])[:5] == [101.0, 68.6, 14.6, 111.5, 96.0]
+    # The shipped results carry the baselines of both rates, for both extractors.
+    baselines = table.set_index("model").iloc[6:]
+    for label in ("floor: real train clips vs test clips (3 kHz)", "floor: real train clips vs test clips (22.05 kHz)",
+                  "ceiling: train clips through the spectrogram chain, no latent (22.05 kHz)"):
+        assert baselines.loc[label, "FD test (course encoder)"] > 0
+        assert baselines.loc[label, "FAD test (CDPAM)"] > 0
+    spec = table.set_index("model").loc["spec (our default)"]
+    assert spec["FAD test (CDPAM)"] > 0 and spec["FAD test, fitted prior (CDPAM)"] > 0
+
+
+@pytest.mark.slow
+def test_a_students_run_is_scored_in_a_process_of_its_own_and_joins_the_table(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("VAE_RUNS_DIR", str(runs))
+    folder = runs / "my-music"
+    save_tiny_music_checkpoint(folder)
+    at = run({"checkpoint": "my-music"})
+    assert not any(str(r).startswith("your run") for r in at.dataframe[0].value["model"])
+    at.selectbox(key="music_score_extractors").set_value("course encoder (about a minute)")
+    at.button(key="music_score").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    state = scoring_state(folder)
+    assert state.status == "running" and state.argv[:3] == ["fd-table", "--checkpoints", str(folder)]
+    assert at.button(key="music_score").disabled  # one scoring of a run at a time
+    assert any("in the background" in m.value for m in at.info)
+    while state.status == "running":  # the server's process does no scoring: a process of its own does
+        assert state.pid != os.getpid()
+        time.sleep(2)
+        state = scoring_state(folder)
+    assert state.status == "done", state.log
+    at.run()
+    table = at.dataframe[0].value.set_index("model")
+    mine = table.loc["your run: my-music"]
+    assert mine["FD test (course encoder)"] > 0 and mine["FD train (course encoder)"] > 0
+    assert any(m.value.startswith("Scored in") for m in at.success)
+    assert not at.button(key="music_score").disabled
+
+
+def test_the_scoring_button_needs_a_run_of_ones_own():
+    at = run()  # a shipped model is picked
+    assert not [b for b in at.button if b.key == "music_score"]
+    assert any("Train a music model" in m.value for m in at.info)
 
 
 def test_tampered_url_values_are_refused_with_a_sentence():

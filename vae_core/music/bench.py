@@ -14,7 +14,7 @@ import torch
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.registry import require_task
 from vae_core.music.evaluation import evaluate_generator
-from vae_core.music.frechet import EXTRACTORS, format_table, frechet_table
+from vae_core.music.frechet import EXTRACTORS, FITTED, format_table, frechet_table, with_priors
 
 
 def generation_seconds(gen: Any, seconds: float = 5.0, repeats: int = 5) -> dict[str, float]:
@@ -57,12 +57,7 @@ def bench_music(checkpoints: list[str], limit: int | None = None, data_root: Pat
         speed = report["models"][DEFAULT]["generate_5s"]
         report["generate_5s_s"], report["generate_5s_first_s"] = speed["median_s"], speed["first_s"]
     if extractors:
-        generators, priors = {}, {}
-        for name, gen in loaded.items():
-            generators[name] = gen
-            if gen.fitted_prior is not None:
-                generators[f"{name} (fitted prior)"] = gen
-                priors[f"{name} (fitted prior)"] = "fitted"
+        generators, priors = with_priors(loaded, "both")
         say(f"Fréchet distances: {n_generated} generated clips of 5 s per model, against the test clips …")
         table = frechet_table(generators, data_root, extractors, n_generated=n_generated, max_clips=limit,
                               priors=priors, say=lambda s: print(s, file=sys.stderr, flush=True))
@@ -85,8 +80,8 @@ def headline(table: dict[str, Any]) -> dict[str, Any]:
                 out["fad_floor"] = fd
             if name.startswith("ceiling"):
                 out["fad_ceiling"] = fd
-        if f"{DEFAULT} (fitted prior)" in rows or DEFAULT in rows:
-            out["fad_default"] = rows.get(f"{DEFAULT} (fitted prior)", rows.get(DEFAULT))
+        if DEFAULT + FITTED in rows or DEFAULT in rows:
+            out["fad_default"] = rows.get(DEFAULT + FITTED, rows.get(DEFAULT))
             out["fad_default_standard_prior"] = rows.get(DEFAULT)
         if COURSE in rows:
             out["fad_course"] = rows[COURSE]

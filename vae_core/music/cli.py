@@ -18,7 +18,7 @@ from vae_core.core.store import atomic_write_bytes, list_checkpoints, update_sid
 from vae_core.core.audio_io import wav_bytes
 from vae_core.music.bench import bench_music
 from vae_core.music.data import USER_DIR, DERIVED_DIR, find_clips, split_clips
-from vae_core.music.frechet import EXTRACTORS, FD_ENCODER, format_table, frechet_table
+from vae_core.music.frechet import EXTRACTORS, FD_ENCODER, format_table, frechet_table, sidecar_rows, with_priors
 from vae_core.music.evaluation import evaluate_generator, format_metrics
 from vae_core.music.inference import MusicGenerator
 from vae_core.music.latents import fit_training_prior
@@ -74,21 +74,14 @@ def cmd_fd_table(args: argparse.Namespace, argv: Sequence[str]) -> int:
         missing = [name for name, gen in generators.items() if gen.fitted_prior is None]
         if missing:
             raise LabError(f"{', '.join(missing)} has no fitted prior; run `python -m vae_core fit-prior NAME` first.")
-    report = frechet_table(generators, args.data_dir, extractors, n_generated=args.generated, max_clips=args.clips,
-                           seed=args.seed, priors={name: args.prior for name in generators},
-                           say=lambda s: print(s, file=sys.stderr, flush=True))
-    suffix = "_fitted" if args.prior == "fitted" else ""
+    rows, priors = with_priors(generators, args.prior)
+    report = frechet_table(rows, args.data_dir, extractors, n_generated=args.generated, max_clips=args.clips,
+                           seed=args.seed, priors=priors, say=lambda s: print(s, file=sys.stderr, flush=True))
     print(format_table(report))
-    if args.store:  # each model's own row, for the Music page's table
-        for name, gen in generators.items():
-            row: dict[str, Any] = {"command": "python -m vae_core " + shlex.join(argv)}
-            for t in report["tables"].values():
-                mine = next((r for r in t["rows"] if r["name"] == name), None)
-                if mine is None:  # a table of another rate
-                    continue
-                row[f"{t['extractor']}_test{suffix}"] = round(mine["fd_test"], 3)
-                row[f"{t['extractor']}_train{suffix}"] = round(mine["fd_train"], 3)
-                row[f"{t['extractor']}_rows"] = mine["rows"]
+    if args.store:  # each model's own rows and its rate's baselines, for the Music page's table
+        command = "python -m vae_core " + shlex.join(argv)
+        for name, row in sidecar_rows(report, generators, args.prior, command).items():
+            gen = generators[name]
             update_sidecar(gen.path, frechet={**(gen.meta.get("frechet") or {}), **row})
     if args.json:
         print(json.dumps(report))
@@ -184,8 +177,9 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     d.add_argument("--generated", type=positive_int, default=54, help="clips of 5 s drawn per model (default 54)")
     d.add_argument("--clips", type=positive_int, default=None, help="real clips per split (default: all)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--prior", choices=["standard", "fitted"], default="standard",
-                   help="the prior every model samples (fitted: each model's own; see fit-prior)")
+    d.add_argument("--prior", choices=["standard", "fitted", "both"], default="standard",
+                   help="the prior every model samples (fitted: each model's own, see fit-prior; both: a row for "
+                        "each, where a model has a fitted prior)")
     d.add_argument("--store", action="store_true", help="keep each model's row in its sidecar (the page's table)")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_fd_table)

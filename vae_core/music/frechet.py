@@ -29,8 +29,10 @@ import torch
 
 from vae_core.core.audio_io import resample
 from vae_core.core.cdpam_features import cdpam_embeddings
+from vae_core.core.errors import LabError
 from vae_core.core.frechet import fad_infinity, frechet_from_features
 from vae_core.core.inference import load_checkpoint
+from vae_core.core.jobs import CommandState, command_state, start_command
 from vae_core.core.spectral import STFTConfig, istft, stft
 from vae_core.music.data import find_clips, read_clip, segments, split_clips
 from vae_core.music.inference import MusicGenerator
@@ -100,6 +102,68 @@ def _row(name: str, clips: ClipSet, feats: np.ndarray, test: np.ndarray, train: 
     if len(feats) >= 10:
         row["fd_inf_test"] = float(fad_infinity(test, feats)["fad_inf"])
     return row
+
+
+FITTED = " (fitted prior)"  # the row name of a model's samples from its fitted prior
+
+
+def with_priors(generators: dict[str, MusicGenerator], prior: str) -> tuple[dict[str, MusicGenerator], dict[str, str]]:
+    """The generators a table scores and the prior each row samples: ``standard`` or ``fitted`` for every model, or
+    ``both`` (every model's standard prior, and its fitted prior as a second row named ``NAME (fitted prior)`` when
+    it has one)."""
+    if prior not in ("standard", "fitted", "both"):
+        raise LabError(f"The prior must be standard, fitted or both, not {prior!r}.")
+    if prior != "both":
+        return dict(generators), {name: prior for name in generators}
+    rows, priors = {}, {}
+    for name, gen in generators.items():
+        rows[name], priors[name] = gen, "standard"
+        if gen.fitted_prior is not None:
+            rows[name + FITTED], priors[name + FITTED] = gen, "fitted"
+    return rows, priors
+
+
+def sidecar_rows(report: dict[str, Any], generators: dict[str, MusicGenerator], prior: str,
+                 command: str) -> dict[str, dict[str, Any]]:
+    """Each model's Fréchet numbers as its sidecar keeps them for the Music page: ``{extractor}_test`` and
+    ``_train`` (with ``_fitted`` for fitted-prior rows), the rows used, and the floor, ceiling and noise rows of its
+    rate (``{extractor}_floor`` …), so a page can show the baselines beside any model."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, gen in generators.items():
+        row: dict[str, Any] = {"command": command}
+        for t in report["tables"].values():
+            if t["rate"] != gen.rate:
+                continue
+            ex = t["extractor"]
+            for r in t["rows"]:
+                base = r["name"].split(" ")[0]
+                if base in ("floor", "ceiling", "noise"):
+                    row[f"{ex}_{base}"] = round(r["fd_test"], 3)
+                elif r["name"] in (name, name + FITTED):
+                    suffix = "_fitted" if r["name"] == name + FITTED or prior == "fitted" else ""
+                    row[f"{ex}_test{suffix}"] = round(r["fd_test"], 3)
+                    row[f"{ex}_train{suffix}"] = round(r["fd_train"], 3)
+                    row[f"{ex}_rows"] = r["rows"]
+            row[f"{ex}_test_clips"], row[f"{ex}_generated"] = t["test_clips"], report["n_generated"]
+        out[name] = row
+    return out
+
+
+SCORING = "fd-table"  # the command name of a run's background scoring
+
+
+def start_scoring(folder: Path, extractors: tuple[str, ...] = EXTRACTORS) -> CommandState:
+    """Score a trained run's prior samples (both priors where it has a fitted one) in a process of its own, as
+    ``python -m vae_core fd-table --store`` does; its rows and its rate's baselines land in the run's sidecar."""
+    if not extractors or not set(extractors) <= set(EXTRACTORS):
+        raise LabError(f"Choose extractors among {', '.join(EXTRACTORS)}, not {extractors!r}.")
+    return start_command(folder, SCORING, ["fd-table", "--checkpoints", str(folder), "--extractors",
+                                           ",".join(extractors), "--prior", "both", "--store"])
+
+
+def scoring_state(folder: Path) -> CommandState | None:
+    """How the background scoring of run ``folder`` stands (None if it never ran)."""
+    return command_state(folder, SCORING)
 
 
 def frechet_table(generators: dict[str, MusicGenerator], data_root: Path | None = None,
