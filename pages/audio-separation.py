@@ -10,7 +10,7 @@ import streamlit as st
 from lab_ui.state import boolean, bound, float_in, one_of, remember, restore
 from lab_ui.common import checkpoint_picker_ui, load_separator_ui
 from vae_core import LabError
-from vae_core.audio.data import ORIGINAL_URL, Clip
+from vae_core.core.mir1k import ORIGINAL_URL, Clip
 from vae_core.audio.demo import (ClipResult, separate_clip, separate_recording, shared_db_range,
                                  spectrogram_db, test_clips)
 from vae_core.core.audio_io import MAX_SECONDS, AudioInputError, read_audio, wav_bytes

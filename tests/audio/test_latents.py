@@ -60,7 +60,8 @@ def test_decoded_patches_are_playable_with_borrowed_phase_and_griffin_lim(sep, s
 
 def test_input_patch_round_trips_through_its_phase(sep, summary):
     """The input patch itself, played with its own phase, is the mixture's audio (what the players build on)."""
-    from vae_core.audio.data import mix_at_snr, read_clip
+    from vae_core.audio.data import mix_at_snr
+    from vae_core.core.mir1k import read_clip
     from vae_core.audio.demo import test_clips
 
     voice, acc = read_clip(test_clips()[0])

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import vae_core
-from vae_core.audio.data import find_clips, mix_at_snr, read_clip, split_clips
+from vae_core.audio.data import mix_at_snr
+from vae_core.core.mir1k import find_clips, read_clip, split_clips
 from vae_core.audio.evaluation import evaluate_clips, oracle_irm, separate_waveform
 from vae_core.audio.filtering import patch_starts, separate_spectrogram
 from vae_core.audio.loss import AUDIO_LOSS_TERMS, audio_separation_loss

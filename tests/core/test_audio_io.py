@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from vae_core.audio.data import ORIGINAL_URL, ensure_mir1k, read_clip
+from vae_core.core.mir1k import ORIGINAL_URL, ensure_mir1k, read_clip
 from vae_core.audio.demo import DISPLAY_FLOOR_DB, shared_db_range, spectrogram_db
 from vae_core.core.audio_io import MAX_SECONDS, AudioInputError, read_audio, resample, wav_bytes
 from vae_core.audio.model import AudioConvSeparationVAE

@@ -116,7 +116,8 @@ def test_nsdr_and_global_scores_are_length_weighted(clip):
 
 # --------------------------------------------------------------------------- MIR-1K loading, both layouts
 
-from vae_core.audio.data import Clip, find_clips, mix_at_snr, read_clip, split_clips  # noqa: E402
+from vae_core.audio.data import mix_at_snr  # noqa: E402
+from vae_core.core.mir1k import Clip, find_clips, read_clip, split_clips
 from vae_core.core.errors import DataCorruptError, DataMissingError  # noqa: E402
 
 

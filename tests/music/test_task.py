@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from vae_core.core.trainer import train
-from vae_core.music.data import find_clips, split_clips
+from vae_core.core.gtzan import find_clips, split_clips
 from vae_core.music.task import MusicTask, preset
 
 ROOT = Path(__file__).resolve().parents[2]

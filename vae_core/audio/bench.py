@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vae_core.audio.data import find_clips, split_clips
+from vae_core.core.mir1k import find_clips, split_clips
 from vae_core.audio.evaluation import evaluate_methods
 from vae_core.audio.inference import ONE_PASS_OVERLAP, ONE_PASS_SPEEDS
 from vae_core.core.store import list_checkpoints

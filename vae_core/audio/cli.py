@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from vae_core.audio.bench import bench_audio
-from vae_core.audio.data import ensure_mir1k, find_clips
+from vae_core.core.mir1k import ensure_mir1k, find_clips
 from vae_core.audio.evaluation import (TUNE_OVERLAPS, TUNE_POWERS, TUNE_SPEED_SETS, evaluate_audio_checkpoint,
                                        tune_inference)
 from vae_core.audio.filtering import check_mask_power

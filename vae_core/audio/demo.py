@@ -12,7 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from vae_core.audio.data import SAMPLE_RATE, Clip, find_clips, mix_at_snr, read_clip, split_clips
+from vae_core.audio.data import mix_at_snr
+from vae_core.core.mir1k import SAMPLE_RATE, Clip, find_clips, read_clip, split_clips
 from vae_core.audio.evaluation import oracle_irm
 from vae_core.core.metrics import ClipScore, bss_eval, si_sdr
 from vae_core.core.spectral import STFTConfig, stft

@@ -12,7 +12,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from vae_core.audio.data import Clip, find_clips, mix_at_snr, read_clip, split_clips
+from vae_core.audio.data import mix_at_snr
+from vae_core.core.mir1k import Clip, find_clips, read_clip, split_clips
 from vae_core.audio.filtering import check_mask_power, inference_cost, separate_waveform
 from vae_core.audio.inference import AudioSeparator, check_overlap
 from vae_core.core.audio_io import check_speeds

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from vae_core.core.errors import LabError
-from vae_core.audio.data import SAMPLE_RATE
+from vae_core.core.mir1k import SAMPLE_RATE
 from vae_core.audio.filtering import MASK_POWER, check_mask_power, normalised_patches, separate_waveform
 from vae_core.core.audio_io import MAX_RATE, MIN_RATE, change_speed, check_speeds, resample
 from vae_core.audio.model import AUDIO_SOURCES, AudioConvSeparationVAE, db_to_amplitude

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from vae_core.core.latents import ACTIVE_THRESHOLD, activity, kl_per_dimension
-from vae_core.audio.data import mix_at_snr, read_clip
+from vae_core.audio.data import mix_at_snr
+from vae_core.core.mir1k import read_clip
 from vae_core.audio.demo import test_clips
 from vae_core.audio.inference import AudioSeparator
 

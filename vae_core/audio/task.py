@@ -31,7 +31,8 @@ from vae_core.audio.inference import AudioSeparator
 from vae_core.core.checkpoints import load_model
 from vae_core.core.store import resolve_checkpoint
 from vae_core.core.trainer import TrainingConfig, TrainingTask
-from vae_core.audio.data import Clip, find_clips, manifest_checksums, mix_at_snr, read_clip, split_clips
+from vae_core.audio.data import mix_at_snr
+from vae_core.core.mir1k import Clip, find_clips, manifest_checksums, read_clip, split_clips
 from vae_core.audio.filtering import check_mask_power, normalised_patches
 from vae_core.core.audio_io import change_speed, check_speeds
 from vae_core.audio.loss import AUDIO_LOSS_TERMS, audio_separation_loss

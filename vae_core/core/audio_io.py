@@ -134,3 +134,16 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, np.clip(a.T if a.ndim == 2 else a, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
+
+
+def segments(wave: np.ndarray, length: int, hop: int | None = None) -> np.ndarray:
+    """Consecutive segments ``(n, length)`` of ``(samples,)``, ``hop`` apart (default: no overlap); the ragged end
+    is dropped."""
+    hop = hop or length
+    if length < 1 or hop < 1:
+        raise ConfigError(f"Segment length and hop must be at least 1 sample, not {length} and {hop}.")
+    n = 0 if len(wave) < length else 1 + (len(wave) - length) // hop
+    if n == 0:
+        return np.zeros((0, length), dtype=np.float32)
+    idx = np.arange(length)[None, :] + hop * np.arange(n)[:, None]
+    return np.asarray(wave, dtype=np.float32)[idx]

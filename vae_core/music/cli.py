@@ -17,7 +17,7 @@ from vae_core.core.registry import get_task
 from vae_core.core.store import atomic_write_bytes, list_checkpoints, update_sidecar
 from vae_core.core.audio_io import wav_bytes
 from vae_core.music.bench import bench_music
-from vae_core.music.data import USER_DIR, DERIVED_DIR, find_clips, split_clips
+from vae_core.core.gtzan import USER_DIR, DERIVED_DIR, find_clips, split_clips
 from vae_core.music.frechet import EXTRACTORS, FD_ENCODER, format_table, frechet_table, sidecar_rows, with_priors
 from vae_core.music.evaluation import evaluate_generator, format_metrics
 from vae_core.music.inference import MusicGenerator
@@ -26,7 +26,7 @@ from vae_core.music.task import PRESETS, MusicTrainConfig, preset
 
 
 def ensure_data(root: Path | None, download: bool) -> None:
-    find_clips(root)  # never downloads: GTZAN has no checksummed public copy (see vae_core.music.data)
+    find_clips(root)  # never downloads: GTZAN has no checksummed public copy (see vae_core.core.gtzan)
 
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:

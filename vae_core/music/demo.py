@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from vae_core.core.spectral import STFTConfig, stft
-from vae_core.music.data import MusicClip, find_clips, read_clip, split_clips
+from vae_core.core.gtzan import MusicClip, find_clips, read_clip, split_clips
 
 
 def test_clips(data_root: Path | None = None) -> list[MusicClip]:

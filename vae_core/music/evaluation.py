@@ -8,9 +8,10 @@ from typing import Any
 import torch
 
 from vae_core.core.latents import active_units
-from vae_core.music.data import find_clips, read_clip, split_clips
+from vae_core.core.gtzan import find_clips, read_clip, split_clips
 from vae_core.music.inference import MusicGenerator
-from vae_core.music.task import MusicTrainConfig, clip_segments, score_segments
+from vae_core.music.data import clip_segments
+from vae_core.music.task import MusicTrainConfig, score_segments
 
 
 def evaluate_generator(gen: MusicGenerator, data_root: Path | None = None, limit: int | None = None) -> dict[str, Any]:

@@ -34,7 +34,8 @@ from vae_core.core.frechet import fad_infinity, frechet_from_features
 from vae_core.core.inference import load_checkpoint
 from vae_core.core.jobs import CommandState, command_state, start_command
 from vae_core.core.spectral import STFTConfig, istft, stft
-from vae_core.music.data import find_clips, read_clip, segments, split_clips
+from vae_core.core.audio_io import segments
+from vae_core.core.gtzan import find_clips, read_clip, split_clips
 from vae_core.music.inference import MusicGenerator
 from vae_core.music.model import MusicSpecConfig
 from vae_core.music.transforms import log_magnitude, to_wave

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vae_core.core.latents import ACTIVE_THRESHOLD
-from vae_core.music.data import find_clips, read_clip, split_clips
+from vae_core.core.gtzan import find_clips, read_clip, split_clips
 from vae_core.music.inference import MusicGenerator
 from vae_core.music.prior import FittedPrior, fit_prior
 

@@ -20,7 +20,8 @@ from vae_core.core.errors import ConfigError, DataMissingError
 from vae_core.core.spectral import STFTConfig, stft
 from vae_core.core.trainer import TrainingConfig, TrainingTask
 from vae_core.core.models import build_model
-from vae_core.music.data import SPLIT_SEED, clip_checksums, find_clips, read_clip, segments, split_clips
+from vae_core.music.data import clip_segments
+from vae_core.core.gtzan import SPLIT_SEED, clip_checksums, find_clips, read_clip, split_clips
 from vae_core.music.loss import MUSIC_LOSS_TERMS, music_loss
 from vae_core.music.model import MODEL_KINDS, MusicSpecConfig
 from vae_core.music.transforms import DB_RANGE, log_magnitude, normalised_db
@@ -92,16 +93,6 @@ def lsd_db(x: torch.Tensor, y: torch.Tensor) -> float:
     """Log-spectral distance in dB between normalised log-magnitudes ``(batch, freq, frames)``: the RMS over
     frequency, averaged over frames and examples."""
     return float(((x - y) * DB_RANGE).pow(2).mean(1).sqrt().mean())
-
-
-def clip_segments(wave: np.ndarray, cfg: Any) -> torch.Tensor:
-    """One clip's consecutive, non-overlapping model inputs (the ragged end dropped): log-magnitude segments
-    ``(n, freq, frames)`` for a spectrogram model, waveform segments ``(n, samples)`` for the course model."""
-    if isinstance(cfg, MusicSpecConfig):
-        x = log_magnitude(torch.from_numpy(wave), cfg)
-        n = x.shape[-1] // cfg.frames
-        return x[:, : n * cfg.frames].reshape(x.shape[0], n, cfg.frames).permute(1, 0, 2).contiguous()
-    return torch.from_numpy(segments(wave, cfg.segment))
 
 
 @torch.no_grad()

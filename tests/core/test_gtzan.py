@@ -1,4 +1,4 @@
-"""Music clips: finding them, the split by clip, reading at a rate, segments."""
+"""GTZAN classical clips: finding them, the split by clip, reading at a rate; cutting segments."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import soundfile as sf
 
 from vae_core.core.errors import DataMissingError
-from vae_core.music.data import (DERIVED_DIR, NATIVE_RATE, USER_DIR, find_clips, read_clip, segments,
-                                 split_clips)
+from vae_core.core.audio_io import segments
+from vae_core.core.gtzan import DERIVED_DIR, NATIVE_RATE, USER_DIR, find_clips, read_clip, split_clips
 
 
 def test_the_stand_in_is_split_by_clip_80_20_the_same_way_every_time():
