@@ -17,6 +17,7 @@ pages = [
     st.Page("pages/audio-separation.py", title="Audio separation", icon=":material/graphic_eq:",
             url_path="audio-separation"),
     st.Page("pages/music.py", title="Music", icon=":material/music_note:", url_path="music"),
+    st.Page("pages/effects-map.py", title="Effects map", icon=":material/scatter_plot:", url_path="effects-map"),
     st.Page("pages/latent-explorer.py", title="Latent explorer", icon=":material/tune:", url_path="latent-explorer"),
     st.Page("pages/beta-lab.py", title="β lab", icon=":material/science:", url_path="beta-lab"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),

@@ -44,7 +44,10 @@ st.latex(r"\text{loss} = \text{recon}(\text{digit}) + \text{recon}(\text{clothin
 st.markdown(
     "In the sidebar: **Image separation** un-mixes test images with a shipped model; **Audio separation** does the "
     "same for sound, pulling the singing voice out of MIR-1K songs (or your own recording) with a convolutional VAE "
-    "on spectrograms; **Latent explorer** moves each latent dimension and shows (or plays) what the decoders draw; "
+    "on spectrograms; **Music** samples new classical music from a VAE's prior and scores it against real clips by "
+    "Fréchet distance; **Effects map** embeds audio run through reverb, distortion, filters and more, maps it beside "
+    "the raw spectrograms, and shows the loss-scale trap behind \"every input decodes to the average\"; "
+    "**Latent explorer** moves each latent dimension and shows (or plays) what the decoders draw; "
     "**β lab** compares runs that differ in β and latent size (and shows posterior collapse); **Train** trains your "
     "own model in about a minute and watches it learn."
 )

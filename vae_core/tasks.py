@@ -7,6 +7,12 @@ from vae_core.audio.inference import AudioSeparator
 from vae_core.audio.model import AUDIO_SOURCES, MODEL_KINDS as AUDIO_MODEL_KINDS
 from vae_core.audio.task import AudioTask, AudioTrainConfig
 from vae_core.core.registry import TaskSpec, register
+from vae_core.effects import cli as effects_cli
+from vae_core.effects.bench import latent_move as effects_latent_move
+from vae_core.effects.evaluation import format_metrics as format_effects_metrics
+from vae_core.effects.inference import EffectsEmbedder
+from vae_core.effects.model import EFFECTS_SOURCES, MODEL_KINDS as EFFECTS_MODEL_KINDS
+from vae_core.effects.task import EffectsTask, EffectsTrainConfig
 from vae_core.image import cli as image_cli
 from vae_core.image.bench import latent_move as image_latent_move
 from vae_core.image.evaluation import format_metrics as format_image_metrics
@@ -45,4 +51,14 @@ MUSIC = register(TaskSpec(
     format_metrics=lambda gen, m: f"{gen.name}\n" + format_music_metrics(m), add_cli=music_cli.add_cli,
     data=music_cli.data, summary=music_cli.summary, default_run_name=music_cli.default_run_name,
     page_widgets="lab_ui.music", default_checkpoint="music-spec", benches={**music_cli.BENCHES, "latent_move": music_latent_move},
+))
+
+EFFECTS = register(TaskSpec(
+    name="effects", title="Effects map", sources=EFFECTS_SOURCES, config_class=EffectsTrainConfig,
+    model_kinds=EFFECTS_MODEL_KINDS, make_task=EffectsTask, inference=EffectsEmbedder, evaluate=effects_cli.evaluate,
+    format_metrics=lambda emb, m: f"{emb.name}\n" + format_effects_metrics(m), add_cli=effects_cli.add_cli,
+    data=effects_cli.data, summary=effects_cli.summary, default_run_name=effects_cli.default_run_name,
+    page_widgets="lab_ui.effects", default_checkpoint="effects-cvae",
+    job_eval_limit=("VAE_JOB_EFFECTS_EVAL_FILES", 60),  # all 374 held-out files take a minute or two
+    benches={**effects_cli.BENCHES, "latent_move": effects_latent_move},
 ))

@@ -140,3 +140,21 @@ def test_consistency_term_scores_projected_sources(case):
     assert terms["total"].item() == pytest.approx((terms["recon"] + terms["kl"]).item(), rel=1e-6)
     on = separation_loss(out, digit, clothing, mixture, beta=1.0, inputs=inputs, weight=0.5, consistency=2.0)
     assert on["total"].item() == pytest.approx((terms["total"] + 2.0 * terms["recon_consistent"]).item(), rel=1e-6)
+
+
+def test_the_reports_scaling_is_a_mean_over_pixels_and_keeps_the_summed_kl():
+    """The loss-scale trap: F.mse_loss(reduction="mean") per reconstruction term, the KL summed as in the ELBO."""
+    b = 4
+    digit, clothing = torch.zeros(b, 28, 28), torch.ones(b, 28, 28)
+    mixture = 0.5 * digit + 0.5 * clothing
+    sources = torch.stack([torch.full((b, 28, 28), 0.1), torch.full((b, 28, 28), 0.7)], 1)
+    mu = torch.ones(b, 2, 3)
+    out = SeparationOutput(sources, 0.5 * sources[:, 0] + 0.5 * sources[:, 1], mu, torch.zeros_like(mu), mu)
+    elbo = separation_loss(out, digit, clothing, mixture, beta=1.0)
+    report = separation_loss(out, digit, clothing, mixture, beta=1.0, scaling="report")
+    assert float(report["recon_digit"]) == pytest.approx(0.1 ** 2)
+    assert float(report["recon_clothing"]) == pytest.approx(0.3 ** 2)
+    assert float(report["recon_mixture"]) == pytest.approx(0.1 ** 2)
+    assert float(report["kl"]) == pytest.approx(float(elbo["kl"])) == pytest.approx(2 * 3 * 0.5)
+    # Per pixel, the ELBO's term is 784 times larger: the report's KL weighs that much more.
+    assert float(elbo["recon_digit"]) / float(report["recon_digit"]) > 784 * 5

@@ -111,6 +111,25 @@ def music_checkpoint(app_runs_dir):
     return _default_checkpoint("music", "music-spec", app_runs_dir, save_tiny_music_checkpoint, "tiny-music")
 
 
+def save_tiny_effects_checkpoint(folder: Path):
+    """An untrained, small conditional effects checkpoint in ``folder`` (no training)."""
+    import torch
+
+    from vae_core.core.checkpoints import save_checkpoint
+    from vae_core.core.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("effects-cvae", {"latent_dim": 8, "width": 32})
+    save_checkpoint(folder, model, {"task": "effects"})
+    return model
+
+
+@pytest.fixture(scope="session")
+def effects_checkpoint(app_runs_dir):
+    """The checkpoint the Effects map page selects by default (``effects-cvae``, or a tiny untrained one)."""
+    return _default_checkpoint("effects", "effects-cvae", app_runs_dir, save_tiny_effects_checkpoint, "tiny-effects")
+
+
 @pytest.fixture
 def app_env(app_runs_dir, image_checkpoint, monkeypatch):
     """VAE_RUNS_DIR -> the app tests' runs folder (holding ``image_checkpoint`` unless it is shipped)."""

@@ -17,7 +17,8 @@ import pytest
 
 from vae_core.core.errors import LabError
 from vae_core.core.loadtest import start_server, stop_server, watch_training
-from ui.app_fixtures import REPO, app_runs_dir, audio_checkpoint, image_checkpoint, music_checkpoint  # noqa: F401
+from ui.app_fixtures import (REPO, app_runs_dir, audio_checkpoint, effects_checkpoint,  # noqa: F401
+                             image_checkpoint, music_checkpoint)
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +48,7 @@ def serve_app(runs_dir: Path, log_path: Path):
 
 
 @pytest.fixture(scope="module")
-def streamlit_server(image_checkpoint, audio_checkpoint, music_checkpoint, app_runs_dir,  # noqa: F811
+def streamlit_server(image_checkpoint, audio_checkpoint, music_checkpoint, effects_checkpoint, app_runs_dir,  # noqa: F811
                      tmp_path_factory):
     """The app on a free local port for this module's tests; yields (base URL, log file, process)."""
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
@@ -280,6 +281,49 @@ def test_latent_map_hover_shows_the_picture_and_click_starts_there(browser, stre
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     finally:
         page.close()
+
+
+def test_effects_map_hover_shows_a_spectrogram_and_click_plays_the_segment(browser, streamlit_server):
+    """The Effects map: hovering a point of the latent map shows its spectrogram; clicking it puts the dry and the
+    processed segment in players."""
+    from playwright.sync_api import expect
+
+    base, log_path, _ = streamlit_server
+    page = _open(browser, base, "effects-map?fx_per=6", "Effects map")
+    try:
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        expect(charts).to_have_count(2)
+        chart = charts.nth(1)  # the latent map
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        box = chart.bounding_box()
+        tooltip = "() => { const t = document.getElementById('vg-tooltip-element');" \
+                  " return t && t.classList.contains('visible') ? t.innerHTML : ''; }"
+        found = None
+        for fy in [i / 30 for i in range(3, 27)]:
+            for fx in [i / 30 for i in range(2, 29)]:
+                x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+                page.mouse.move(x, y)
+                page.wait_for_timeout(15)
+                html = page.evaluate(tooltip)
+                if "<img" in html:
+                    found = (x, y, html)
+                    break
+            if found:
+                break
+        assert found, "no tooltip with a spectrogram appeared over the latent map"
+        assert 'src="data:image/png;base64,' in found[2] and "effect" in found[2]
+        page.mouse.click(found[0], found[1])
+        expect(page.get_by_text(re.compile(r"^Dry: "))).to_be_visible()
+        expect(page.locator("audio")).to_have_count(2)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        _screenshot(page, "effects-map.png")
+    except Exception:
+        _screenshot(page, "effects-map-failure.png")
+        raise
+    finally:
+        page.close()
+    assert "Traceback" not in log_path.read_text(errors="replace")
 
 
 def _screenshot(page, name: str) -> None:

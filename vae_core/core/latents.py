@@ -2,6 +2,8 @@
 UMAP when installed). Shapes: latent means and log-variances ``(N, latent_dim)`` or ``(N, source, latent_dim)``."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -31,6 +33,13 @@ def map_2d(points: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.n
 
     Returns the projection and the method actually used.
     """
+    proj, used, _ = fit_map_2d(points, method, seed)
+    return proj, used
+
+
+def fit_map_2d(points: np.ndarray, method: str = "pca",
+               seed: int = 0) -> tuple[np.ndarray, str, Callable[[np.ndarray], np.ndarray]]:
+    """:func:`map_2d`, and a function that places new points ``(M, D)`` on the same map ``(M, 2)``."""
     x = np.asarray(points, dtype=np.float64)
     if method == "umap":
         try:
@@ -38,12 +47,16 @@ def map_2d(points: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.n
         except ImportError:
             method = "pca"
         else:
-            return umap.UMAP(n_components=2, random_state=seed).fit_transform(x), "umap"
-    x = x - x.mean(0)
+            reducer = umap.UMAP(n_components=2, random_state=seed).fit(x)
+            return reducer.embedding_, "umap", lambda new: reducer.transform(np.asarray(new, dtype=np.float64))
+    mean = x.mean(0)
+    x = x - mean
     if x.shape[1] == 1:
-        return np.concatenate([x, np.zeros_like(x)], 1), "pca"
+        return (np.concatenate([x, np.zeros_like(x)], 1), "pca",
+                lambda new: np.concatenate([np.asarray(new) - mean, np.zeros((len(new), 1))], 1))
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     proj = x @ vt[:2].T
     # Fix each axis' sign so the map does not flip between runs of the same data.
-    proj *= np.where(proj[np.abs(proj).argmax(0), range(2)] < 0, -1.0, 1.0)
-    return proj, "pca"
+    sign = np.where(proj[np.abs(proj).argmax(0), range(2)] < 0, -1.0, 1.0)
+    axes = vt[:2].T * sign
+    return x @ axes, "pca", lambda new: (np.asarray(new, dtype=np.float64) - mean) @ axes

@@ -45,7 +45,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         args.parser.error(str(exc))
     cfg = TrainConfig(model=args.model, model_config=values, weight=args.weight, noise=args.noise,
                       consistency=args.consistency, train_limit=args.train_limit, val_limit=args.val_limit,
-                      **training_fields(args))
+                      scaling=args.scaling, **training_fields(args))
     out = train_and_report(get_task("image"), cfg, args, argv, ensure_data,
                        lambda r: f"val PSNR {r['val_psnr']:.2f} dB (consistent {r['val_psnr_projected']:.2f} dB)")
     if not args.no_eval:
@@ -114,6 +114,9 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t.add_argument("--noise", type=float, default=d.noise, help="std of Gaussian noise added to mixtures")
     t.add_argument("--consistency", type=float, default=d.consistency,
                    help="weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)")
+    t.add_argument("--scaling", choices=["elbo", "report"], default=d.scaling,
+                   help="elbo: per-example sums (the ELBO); report: a student report's mean-reduced MSE with the "
+                        "summed KL (the loss-scale trap)")
     t.add_argument("--train-limit", type=positive_int, default=None, help="use the first N training pairs")
     t.add_argument("--val-limit", type=positive_int, default=None)
     t.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vae_core.core.errors import ConfigError, LabError
-from vae_core.image.loss import LOSS_TERMS, separation_loss
+from vae_core.image.loss import LOSS_TERMS, SCALINGS, separation_loss
 from vae_core.core.metrics import psnr
 from vae_core.core.trainer import TrainingConfig, TrainingTask
 from vae_core.image.data import DATASETS
@@ -32,6 +32,7 @@ class TrainConfig(TrainingConfig):
     weight: float = 0.5
     noise: float = 0.0
     consistency: float = 0.0  # weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)
+    scaling: str = "elbo"  # "elbo" (per-example sums) or "report" (a student report's mean-reduced MSE; see loss)
     train_limit: int | None = None  # use only the first N training pairs (quick runs, tests)
     val_limit: int | None = None
 
@@ -43,6 +44,7 @@ class TrainConfig(TrainingConfig):
             (0 < self.weight < 1, f"weight must be strictly between 0 and 1, not {self.weight}."),
             (0 <= self.noise <= 1, f"noise must be between 0 and 1, not {self.noise}."),
             (self.consistency >= 0, f"consistency must be >= 0, not {self.consistency}."),
+            (self.scaling in SCALINGS, f"scaling must be one of {', '.join(SCALINGS)}, not {self.scaling!r}."),
             (self.train_limit is None or self.train_limit >= self.batch_size,
              f"train_limit must be at least the batch size ({self.batch_size}), not {self.train_limit}."),
             (self.val_limit is None or self.val_limit >= 1, f"val_limit must be at least 1, not {self.val_limit}."),
@@ -91,7 +93,7 @@ def evaluate_losses(model: SeparationVAE, pairs: PairSet, cfg: TrainConfig, devi
         d, c, x, clean = d.to(device), c.to(device), x.to(device), clean.to(device)
         out = model(x, cfg.weight)
         terms = separation_loss(out, d, c, clean, cfg.beta, inputs=x, weight=cfg.weight,
-                                consistency=cfg.consistency)
+                                consistency=cfg.consistency, scaling=cfg.scaling)
         for t in LOSS_TERMS:
             sums[t] += terms[t].item() * len(d)
         truth = torch.stack([d, c], 1)
@@ -148,7 +150,7 @@ class ImageTask(TrainingTask):
         d, c, x, clean = batch
         out = model(x, cfg.weight, generator=noise)
         return separation_loss(out, d, c, clean, beta, cfg.free_bits, inputs=x, weight=cfg.weight,
-                               consistency=cfg.consistency)
+                               consistency=cfg.consistency, scaling=cfg.scaling)
 
     def validate(self, model: SeparationVAE, device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
         terms, val_psnr, projected = evaluate_losses(model, self.val_pairs, self.config, device)

@@ -1,0 +1,1 @@
+"""The effects-map task: a spectrogram β-VAE that embeds effect-processed audio."""
