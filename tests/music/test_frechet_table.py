@@ -7,14 +7,41 @@ import math
 import pytest
 import torch
 
+from vae_core.core.errors import LabError
+from vae_core.core.inference import load_checkpoint
 from vae_core.core.models import build_model
-from vae_core.music.frechet import format_table, frechet_table, spectrum_matched_noise
+from vae_core.music.frechet import (FITTED, format_table, frechet_table, sidecar_rows, spectrum_matched_noise,
+                                    with_priors)
 from vae_core.music.inference import MusicGenerator
 
 
 def gen(kind: str, **config) -> MusicGenerator:
     torch.manual_seed(0)
     return MusicGenerator(build_model(kind, config), {"name": kind})
+
+
+@pytest.mark.slow
+def test_both_priors_give_two_rows_and_the_sidecar_rows_carry_the_baselines():
+    """fd-table --prior both: a model with a fitted prior gets a second row; --store keeps each model's numbers
+    and its rate's floor, ceiling and noise rows."""
+    encoder = gen("music-course", channels=[4, 8, 8], segment=2048, latent_dim=20)
+    spec = load_checkpoint("music-spec")  # shipped with a fitted prior
+    course = gen("music-course", channels=[4, 8], segment=1024)  # none
+    rows, priors = with_priors({"spec": spec, "course": course}, "both")
+    assert list(rows) == ["spec", "spec" + FITTED, "course"]
+    assert priors == {"spec": "standard", "spec" + FITTED: "fitted", "course": "standard"}
+    report = frechet_table(rows, extractors=("course",), n_generated=10, seconds=3.0, max_clips=2, encoder=encoder,
+                           priors=priors)
+    stored = sidecar_rows(report, {"spec": spec, "course": course}, "both", "python -m vae_core fd-table ...")
+    table = {r["name"]: r for r in report["tables"]["course@22050"]["rows"]}
+    mine = stored["spec"]
+    assert mine["course_test"] == round(table["spec"]["fd_test"], 3)
+    assert mine["course_test_fitted"] == round(table["spec" + FITTED]["fd_test"], 3)
+    assert mine["course_floor"] == round(table["floor (real train vs test)"]["fd_test"], 3)
+    assert "course_ceiling" in mine and "course_noise" in mine and mine["course_test_clips"] == 2
+    assert "course_ceiling" not in stored["course"] and "course_test_fitted" not in stored["course"]
+    with pytest.raises(LabError, match="standard, fitted or both"):
+        with_priors(rows, "mixed")
 
 
 @pytest.mark.slow
