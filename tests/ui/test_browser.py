@@ -259,21 +259,7 @@ def test_latent_map_hover_shows_the_picture_and_click_starts_there(browser, stre
         expect(chart).to_be_visible()
         chart.scroll_into_view_if_needed()
         page.wait_for_timeout(1000)
-        box = chart.bounding_box()
-        tooltip = "() => { const t = document.getElementById('vg-tooltip-element');" \
-                  " return t && t.classList.contains('visible') ? t.innerHTML : ''; }"
-        found = None
-        for fy in [i / 24 for i in range(3, 22)]:  # sweep the plot until the pointer rests on a point
-            for fx in [i / 24 for i in range(3, 22)]:
-                x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
-                page.mouse.move(x, y)
-                page.wait_for_timeout(15)
-                html = page.evaluate(tooltip)
-                if "<img" in html:
-                    found = (x, y, html)
-                    break
-            if found:
-                break
+        found = _hover_until_picture(page, chart, 24)
         assert found, "no tooltip with a picture appeared over the latent map"
         assert 'src="data:image/png;base64,' in found[2] and "test mixture" in found[2]
         page.mouse.click(found[0], found[1])
@@ -296,21 +282,7 @@ def test_effects_map_hover_shows_a_spectrogram_and_click_plays_the_segment(brows
         chart = charts.nth(1)  # the latent map
         chart.scroll_into_view_if_needed()
         page.wait_for_timeout(1000)
-        box = chart.bounding_box()
-        tooltip = "() => { const t = document.getElementById('vg-tooltip-element');" \
-                  " return t && t.classList.contains('visible') ? t.innerHTML : ''; }"
-        found = None
-        for fy in [i / 30 for i in range(3, 27)]:
-            for fx in [i / 30 for i in range(2, 29)]:
-                x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
-                page.mouse.move(x, y)
-                page.wait_for_timeout(15)
-                html = page.evaluate(tooltip)
-                if "<img" in html:
-                    found = (x, y, html)
-                    break
-            if found:
-                break
+        found = _hover_until_picture(page, chart, 30)
         assert found, "no tooltip with a spectrogram appeared over the latent map"
         assert 'src="data:image/png;base64,' in found[2] and "effect" in found[2]
         page.mouse.click(found[0], found[1])
@@ -324,6 +296,23 @@ def test_effects_map_hover_shows_a_spectrogram_and_click_plays_the_segment(brows
     finally:
         page.close()
     assert "Traceback" not in log_path.read_text(errors="replace")
+
+
+def _hover_until_picture(page, chart, steps: int) -> tuple[float, float, str] | None:
+    """Sweep the pointer over ``chart`` on a ``steps`` x ``steps`` grid until a Vega tooltip with a picture shows:
+    where the pointer rests and the tooltip's HTML (None if none showed)."""
+    box = chart.bounding_box()
+    tooltip = "() => { const t = document.getElementById('vg-tooltip-element');" \
+              " return t && t.classList.contains('visible') ? t.innerHTML : ''; }"
+    for fy in [i / steps for i in range(steps // 8, steps - steps // 8)]:
+        for fx in [i / steps for i in range(steps // 12, steps - steps // 12)]:
+            x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+            page.mouse.move(x, y)
+            page.wait_for_timeout(15)
+            html = page.evaluate(tooltip)
+            if "<img" in html:
+                return x, y, html
+    return None
 
 
 def _screenshot(page, name: str) -> None:

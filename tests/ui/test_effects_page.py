@@ -7,9 +7,8 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.app_fixtures import REPO, app_runs_dir, effects_checkpoint  # noqa: F401
+from ui.app_fixtures import app_runs_dir, effects_checkpoint, open_page  # noqa: F401
 
-PAGE = str(REPO / "pages/effects-map.py")
 TIMEOUT = 180
 
 
@@ -19,12 +18,7 @@ def _env(app_runs_dir, effects_checkpoint, monkeypatch):  # noqa: F811
 
 
 def run(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("pages/effects-map.py", query, TIMEOUT)
 
 
 def charts(at: AppTest) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from vae_core.core.inference import LoadedModel
 from vae_core.core.errors import LabError
 from vae_core.core.mir1k import SAMPLE_RATE
 from vae_core.audio.filtering import MASK_POWER, check_mask_power, normalised_patches, separate_waveform
@@ -69,18 +70,14 @@ def check_overlap(overlap: Any) -> int:
     return int(overlap)
 
 
-class AudioSeparator:
+class AudioSeparator(LoadedModel):
     """A loaded audio separation checkpoint."""
 
     task = "audio"
     sources = AUDIO_SOURCES
 
     def __init__(self, model: AudioConvSeparationVAE, meta: dict[str, Any], path: Path | None = None):
-        self.model = model.eval()
-        self.meta = meta
-        self.path = path
-        self.name = path.name if path else meta.get("name", "model")
-        self.device = next(model.parameters()).device
+        super().__init__(model, meta, path)
         self.stft = STFTConfig()
         # Mask power and speeds: those chosen on the dev clips (``python -m vae_core tune audio``), else the
         # training power and one pass.
@@ -89,10 +86,6 @@ class AudioSeparator:
                                            or meta.get("train_config", {}).get("mask_power") or MASK_POWER)
         self.speeds = check_speeds(inference.get("speeds") or ONE_PASS_SPEEDS)
         self.overlap = check_overlap(inference.get("overlap") or ONE_PASS_OVERLAP)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.model.latent_dim
 
     def separate(self, waveform: torch.Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE,
                  progress: Callable[[float], None] | None = None, speeds: tuple[float, ...] | None = None,

@@ -14,11 +14,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from vae_core.core.checkpoints import load_model
 
 from vae_core.core.store import resolve_checkpoint
 from vae_core.core.errors import CheckpointError
 from vae_core.core.registry import get_task
+
+
+class LoadedModel:
+    """What every task's inference class shares: the model (in eval mode), its sidecar ``meta``, the folder it was
+    loaded from, and its name."""
+
+    task: str = ""
+    sources: tuple[str, ...] = ()
+
+    def __init__(self, model: torch.nn.Module, meta: dict[str, Any], path: Path | None = None):
+        self.model = model.eval()
+        self.meta = meta
+        self.path = path
+        self.name = path.name if path else meta.get("name", "model")
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
 
 def load_checkpoint(name_or_path: str | Path, device: str | None = None) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vae_core.core.inference import LoadedModel
 from vae_core.core.errors import LabError
 from vae_core.core.models import SeparationVAE
 from vae_core.effects.data import EFFECTS, PREROLL, RATE, SEGMENT, SOURCE_KINDS, Example, apply_effect, user_segment
@@ -26,7 +27,7 @@ from vae_core.effects.model import EFFECTS_SOURCES, PAIRED
 from vae_core.effects.transforms import model_input
 
 
-class EffectsEmbedder:
+class EffectsEmbedder(LoadedModel):
     """A trained effects VAE with its sidecar metadata."""
 
     task = "effects"
@@ -34,10 +35,7 @@ class EffectsEmbedder:
     rate = RATE
 
     def __init__(self, model: SeparationVAE, meta: dict[str, Any], path: Path | None = None):
-        self.model = model.eval()
-        self.meta = meta
-        self.path = path
-        self.name = path.name if path else meta.get("name", "model")
+        super().__init__(model, meta, path)
         cfg = meta.get("train_config", {})
         self.effects: tuple[str, ...] = tuple(cfg.get("effects", EFFECTS))
         self.kinds: tuple[str, ...] = tuple(cfg.get("kinds", SOURCE_KINDS))
@@ -46,17 +44,8 @@ class EffectsEmbedder:
         self.recon_scale: float = float(cfg.get("recon_scale", 0.1))
 
     @property
-    def latent_dim(self) -> int:
-        """All latent numbers of a segment: the global ones (:attr:`embedding_dim`) first, then the local ones."""
-        return self.model.latent_dim
-
-    @property
     def embedding_dim(self) -> int:
         return self.model.embedding_dim
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     @property
     def paired(self) -> bool:

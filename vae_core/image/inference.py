@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from vae_core.core.inference import LoadedModel
 from vae_core.core.errors import LabError
 from vae_core.image.model import SOURCES
 from vae_core.core.models import SeparationVAE
@@ -37,25 +38,14 @@ def check_mixtures(mixtures: Any) -> torch.Tensor:
     return mixtures.float()
 
 
-class ImageSeparator:
+class ImageSeparator(LoadedModel):
     """A trained image separation VAE with its sidecar metadata."""
 
     task = "image"
     sources = SOURCES
 
     def __init__(self, model: SeparationVAE, meta: dict[str, Any], path: Path | None = None):
-        self.model = model.eval()
-        self.meta = meta
-        self.path = path
-        self.name = path.name if path else meta.get("name", "model")
-
-    @property
-    def latent_dim(self) -> int:
-        return self.model.latent_dim
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        super().__init__(model, meta, path)
 
     @torch.no_grad()
     def separate(self, mixtures: torch.Tensor, weight: float = 0.5, project: bool = True) -> torch.Tensor:

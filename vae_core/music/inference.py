@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from vae_core.core.audio_io import resample
+from vae_core.core.inference import LoadedModel
 from vae_core.core.errors import LabError
 from vae_core.core.models import SeparationVAE
 from vae_core.music.model import MUSIC_SOURCES, MusicSpecConfig
@@ -66,25 +67,18 @@ def check_waveform(waveform: Any, rate: Any) -> np.ndarray:
     return a
 
 
-class MusicGenerator:
+class MusicGenerator(LoadedModel):
     """A trained music VAE with its sidecar metadata."""
 
     task = "music"
     sources = MUSIC_SOURCES
 
     def __init__(self, model: SeparationVAE, meta: dict[str, Any], path: Path | None = None):
-        self.model = model.eval()
-        self.meta = meta
-        self.path = path
-        self.name = path.name if path else meta.get("name", "model")
+        super().__init__(model, meta, path)
         self.config = model.config
         self.spec = isinstance(self.config, MusicSpecConfig)
         self.segmented = not self.spec or self.config.global_latent > 0  # one latent vector per segment
         self.fitted_prior = FittedPrior.from_json(meta["latent_prior"]) if meta.get("latent_prior") else None
-
-    @property
-    def latent_dim(self) -> int:
-        return self.model.latent_dim
 
     @property
     def rate(self) -> int:
@@ -102,10 +96,6 @@ class MusicGenerator:
         if self.spec:
             return c.hop * (c.frames if self.segmented else 2 ** c.downsamples) / c.sample_rate
         return c.segment / c.sample_rate
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     def steps_for(self, seconds: float) -> int:
         """Latent steps that decode to at least ``seconds`` (course segments overlap by the crossfade)."""
