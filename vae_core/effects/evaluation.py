@@ -81,12 +81,15 @@ def evaluate_embedder(emb: Any, data_root: Path | None = None, limit: int | None
     """The scores of a loaded effects checkpoint (``EffectsEmbedder``) on the held-out files (the first ``limit``
     of them), beside PCA and the random encoder; the numbers ``bench effects`` prints."""
     effects = emb.effects
+    # Each set's audio is dropped once it is a spectrogram: thousands of 2-s segments are a GB.
     test = grid_examples(dry_sources(data_root, "test", emb.kinds), effects, TEST_SEED, limit)
-    n_fit = FIT_PER_EFFECT * len(effects) if limit is None else max(len(test), 10 * len(effects))
+    test_x, test_y = emb.example_features(test), np.array([effects.index(e.effect) for e in test])
+    n_test, test_files = len(test), len({e.file_id for e in test})
+    del test
+    n_fit = FIT_PER_EFFECT * len(effects) if limit is None else max(n_test, 10 * len(effects))
     fit = make_examples(dry_sources(data_root, "train", emb.kinds), effects, n_fit, FIT_SEED)
-    test_y = np.array([effects.index(e.effect) for e in test])
-    fit_y = np.array([effects.index(e.effect) for e in fit])
-    test_x, fit_x = emb.example_features(test), emb.example_features(fit)
+    fit_x, fit_y = emb.example_features(fit), np.array([effects.index(e.effect) for e in fit])
+    del fit
     mu_test, mu_fit = encode_means(emb.model, test_x), encode_means(emb.model, fit_x)
     dim = mu_test.shape[1]
     baselines = {"pca": lambda x: target(x)}  # the issue's baseline: PCA of the processed segment's log-mel
@@ -105,7 +108,7 @@ def evaluate_embedder(emb: Any, data_root: Path | None = None, limit: int | None
         recon = emb.model(test_x).sources[:, 0]
     return {
         "n_effects": len(effects), "effects": list(effects), "kinds": list(emb.kinds),
-        "test_files": len({e.file_id for e in test}), "test_examples": len(test), "fit_examples": len(fit),
+        "test_files": test_files, "test_examples": n_test, "fit_examples": n_fit,
         "latent_dim": dim, "active_units": int(active_units(mu_test).sum()), "model": emb.model.kind,
         **{prefix + k: v for prefix, row in scores.items() for k, v in row.items()},
         "recon_rmse_db": float((recon - target(test_x)).pow(2).mean().sqrt()) * 80.0,

@@ -18,6 +18,7 @@ import torch
 from vae_core.core.spectral import STFTConfig, stft
 
 N_FFT, HOP, N_MELS, TOP_DB = 1024, 256, 64, 80.0
+CHUNK = 256  # segments transformed at once
 STFT = STFTConfig(n_fft=N_FFT, hop=HOP, sample_rate=16000)
 
 
@@ -54,8 +55,12 @@ def log_mel(waves: torch.Tensor | np.ndarray) -> torch.Tensor:
 def model_input(wet: list[np.ndarray] | np.ndarray, dry: list[np.ndarray] | np.ndarray | None = None) -> torch.Tensor:
     """A model's input: pairs :func:`log_mel_pair` ``(n, 2, mels, frames)`` when ``dry`` is given (a conditional
     model), else :func:`log_mel` ``(n, mels, frames)``."""
-    wet = np.stack([np.asarray(w, dtype=np.float32) for w in wet])
-    return log_mel(wet) if dry is None else log_mel_pair(wet, np.stack([np.asarray(d, np.float32) for d in dry]))
+    out = []
+    for s in range(0, len(wet), CHUNK):  # a chunk at a time: the complex STFT of thousands of segments is GBs
+        w = np.stack([np.asarray(x, dtype=np.float32) for x in wet[s:s + CHUNK]])
+        out.append(log_mel(w) if dry is None else
+                   log_mel_pair(w, np.stack([np.asarray(x, np.float32) for x in dry[s:s + CHUNK]])))
+    return torch.cat(out)
 
 
 def target(x: torch.Tensor) -> torch.Tensor:
