@@ -29,7 +29,9 @@ PRESET_LABELS = {
 BETAS = [0.0, 0.1, 0.3, 1.0, 3.0, 10.0]
 SLIDER_RANGE = 3.0
 SHOWN_DIMS = 8
-COLORS = alt.Scale(domain=list(EFFECTS), scheme="category10")
+# One colour per effect on every map (Tableau 10), whichever effects are chosen.
+PALETTE = dict(zip(EFFECTS, ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#9d755d",
+                             "#eeca3b", "#79706e"]))
 
 
 def mel_picture(mel: np.ndarray) -> np.ndarray:
@@ -139,12 +141,14 @@ def _cached_map(_emb: EffectsEmbedder, key: str, effects: tuple[str, ...], kinds
 
 
 def map_chart(xy: np.ndarray, fx: EffectsMap, title: str, thumbs: list[str], key: str | None = None) -> alt.Chart:
+    shown = list(dict.fromkeys(fx.effects))
     table = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "effect": fx.effects, "point": np.arange(len(xy)),
                           "file": [e.file_id.split(":")[1] for e in fx.examples], "image": thumbs})
     chart = (alt.Chart(table, title=title).mark_circle(size=70, opacity=0.85)
              .encode(x=alt.X("x", title="component 1", axis=alt.Axis(labels=False)),
                      y=alt.Y("y", title="component 2", axis=alt.Axis(labels=False)),
-                     color=alt.Color("effect:N", scale=COLORS, legend=alt.Legend(orient="bottom")),
+                     color=alt.Color("effect:N", scale=alt.Scale(domain=shown, range=[PALETTE[e] for e in shown]),
+                                     legend=alt.Legend(orient="bottom", title=None)),
                      tooltip=["image", "effect", "file"])
              .properties(height=420))
     if key:

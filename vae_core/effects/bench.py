@@ -86,10 +86,10 @@ def bench_effects(checkpoints: list[str] | None = None, limit: int | None = None
         rows = trap_rows(trap, data_root, limit)
         report["loss_scale"] = rows
         say("The loss-scale trap (the same VAE, data and steps; held-out examples):")
-        say(f"  {'checkpoint':16} {'loss':7} {'β':>4} {'effective β':>12} {'KL nats':>8} {'active':>7} "
+        say(f"  {'checkpoint':26} {'loss':7} {'β':>4} {'effective β':>12} {'KL nats':>8} {'active':>7} "
             f"{'RMSE dB':>8} {'spread dB':>9}")
         for r in rows:
-            say(f"  {r['checkpoint']:16} {r['scaling']:7} {r['beta']:4g} {r['effective_beta']:12,.0f} "
+            say(f"  {r['checkpoint']:26} {r['scaling']:7} {r['beta']:4g} {r['effective_beta']:12,.0f} "
                 f"{r['kl_nats']:8.1f} {r['active_units']:>3}/{r['latent_dim']:<3} {r['recon_rmse_db']:8.2f} "
                 f"{r['recon_spread_db']:9.2f}")
     speed = place_seconds(emb)
