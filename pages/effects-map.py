@@ -33,10 +33,12 @@ IMAGE_PIXELS = 28 * 28
 
 def concept_ui() -> None:
     st.markdown(
-        "Each point is two seconds of singing or music run through one audio effect. The VAE squeezes its log-mel "
-        "spectrogram into a latent vector; its **posterior mean** is where the point sits on the right-hand map. "
-        "The left-hand map places the same segments by their raw spectrograms. If the VAE has learned what an "
-        "effect does, the colours separate better on the right. Its loss is the negative ELBO with β:")
+        "Each point is two seconds of singing or music run through one audio effect. The VAE's encoder sees that "
+        "segment's log-mel spectrogram and the dry one, and squeezes them into a latent vector; its decoder must "
+        "rebuild the processed spectrogram from that vector and the dry segment (a *conditional* VAE). It is told "
+        "what was sung or played, so the vector has only to say **what the effect did**. Its **posterior mean** is "
+        "where the point sits on the right-hand map; the left-hand map places the same segments by their raw "
+        "spectrograms. Its loss is the negative ELBO with β:")
     st.latex(r"\mathcal{L} = \underbrace{\sum_{i=1}^{P} \frac{(x_i - \hat x_i)^2}{2\sigma^2}}_{\text{reconstruction, "
              r"summed over the example's } P \text{ bins}} \;+\; \beta\, \underbrace{\sum_{j} \mathrm{KL}\big(q(z_j"
              r"\mid x)\,\|\,\mathcal N(0,1)\big)}_{\text{KL, summed over latent dimensions}}")
@@ -110,7 +112,7 @@ def upload_ui(emb, fx, thumbs: list[str]) -> None:
             st.error(str(exc))
             return
         xy = fx.place(z[None])[0]
-        chart = map_chart(fx.latent_xy, fx, "Your recording (★) on the latent map", thumbs)
+        chart = map_chart(fx.latent_xy, fx, "Your recording (◆) on the latent map", thumbs)
         star = pd.DataFrame({"x": [xy[0]], "y": [xy[1]], "label": [f"your recording + {effect}"]})
         mark = alt.Chart(star).mark_point(shape="diamond", size=300, filled=True, color="black").encode(
             x="x", y="y", tooltip=["label"])
@@ -130,14 +132,16 @@ def scores_ui(info) -> None:
     rows = [{"embedding": label, "linear probe": m[p + "probe_acc"], "kNN-5": m[p + "knn_acc"],
              "silhouette (cosine)": m[p + "silhouette"]}
             for label, p in (("VAE latent means", ""), ("PCA of the raw log-mel", "pca_"),
-                             ("the same encoder, untrained", "random_"))]
+                             ("PCA of processed minus dry log-mel", "pca_diff_"),
+                             ("the same encoder, untrained", "random_")) if p + "probe_acc" in m]
     st.dataframe(pd.DataFrame(rows).style.format({"linear probe": "{:.1%}", "kNN-5": "{:.1%}",
                                                   "silhouette (cosine)": "{:.3f}"}), hide_index=True)
     st.caption(f"{m['n_effects']} effects ({', '.join(m['effects'])}); {m['test_examples']} held-out examples from "
                f"{m['test_files']} files no model saw, each file's segment through every effect; the probe and kNN "
                f"were fitted on {m['fit_examples']} examples of the training files. Balanced accuracy (chance "
                f"{1 / m['n_effects']:.0%}). Silhouette: how much closer a point is to its own effect than to the next "
-               f"(−1 to 1). {m['active_units']} of {m['latent_dim']} embedding dimensions are active. Measured by "
+               "(−1 to 1). PCA of the processed minus the dry log-mel is the fair rival of a model that sees the dry "
+               f"audio too. {m['active_units']} of {m['latent_dim']} embedding dimensions are active. Measured by "
                "`python -m vae_core bench effects`.")
 
 
@@ -158,8 +162,10 @@ def trap_ui() -> None:
     st.markdown(
         "Averaging the reconstruction over the P bins makes it P/(2σ²) times smaller than the ELBO's, so the KL "
         "weighs that much more: the posterior collapses to the prior, z carries nothing, and the decoder can only "
-        "output the average. The three models below are the same VAE trained on the same data for the same steps; "
-        "only the loss differs.")
+        "output the average. The three models below are the report's plain VAE (the processed spectrogram alone, "
+        "32 latent numbers) trained on the same data for the same steps; only the loss differs. Its 32 numbers "
+        "cannot hold a whole 2-second spectrogram, so even without a KL (β = 0) it keeps only the broad shape, "
+        "different for each input; with the report's scaling it keeps nothing: one picture for every input.")
     shipped = {c.name for c in list_checkpoints("effects")}
     if not set(TRAP) <= shipped:
         st.info(f"The comparison needs {', '.join(TRAP)}: `python -m vae_core train effects --preset beta0` (and "

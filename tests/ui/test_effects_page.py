@@ -43,7 +43,9 @@ def test_the_scores_and_the_loss_scale_tabs():
     assert any("effective" in m.value for m in at.latex)
     if at.dataframe:  # a scored checkpoint (the shipped one)
         table = at.dataframe[0].value
-        assert list(table["embedding"]) == ["VAE latent means", "PCA of the raw log-mel", "the same encoder, untrained"]
+        assert list(table["embedding"]) == ["VAE latent means", "PCA of the raw log-mel",
+                                            "PCA of processed minus dry log-mel", "the same encoder, untrained"]
+        assert table["linear probe"][0] > table["linear probe"][1]  # the shipped map beats PCA of the log-mel
     else:
         assert any("has not been scored" in m.value for m in at.info)
 
