@@ -86,7 +86,8 @@ def evaluate_embedder(emb: Any, data_root: Path | None = None, limit: int | None
     test_x, test_y = emb.example_features(test), np.array([effects.index(e.effect) for e in test])
     n_test, test_files = len(test), len({e.file_id for e in test})
     del test
-    n_fit = FIT_PER_EFFECT * len(effects) if limit is None else max(n_test, 10 * len(effects))
+    # With a limit (quick checks) still enough examples for a PCA of the embedding's dimension.
+    n_fit = FIT_PER_EFFECT * len(effects) if limit is None else max(n_test, 10 * len(effects), 2 * emb.embedding_dim)
     fit = make_examples(dry_sources(data_root, "train", emb.kinds), effects, n_fit, FIT_SEED)
     fit_x, fit_y = emb.example_features(fit), np.array([effects.index(e.effect) for e in fit])
     del fit
