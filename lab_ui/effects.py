@@ -19,12 +19,12 @@ from vae_core.effects.task import EffectsTrainConfig, preset
 TRAIN_LABEL = "Effects map (audio effects, pedalboard)"
 PREVIEW_CAPTION = ("Two held-out segments (the same audio through two effects) as log-mel pictures, low "
                    "frequencies at the bottom: input · reconstruction.")
-PRESET_LABELS = {
-    "default": "the map (ELBO, β 1, 20 epochs)",
-    "elbo": "loss-scale trap: ELBO, β 1 (8 epochs)",
+PRESET_LABELS = {  # the first is the page's default: a class sees a result in a few minutes
+    "quick": "quick look (2 short epochs, about 1 minute)",
+    "elbo": "loss-scale trap: ELBO, β 1 (8 epochs, about 3 minutes)",
     "report": "loss-scale trap: the report's scaling, β 1 (8 epochs)",
     "beta0": "loss-scale trap: β 0 (8 epochs)",
-    "quick": "quick look (2 short epochs)",
+    "default": "the shipped map (30 epochs, about 15 minutes)",
 }
 BETAS = [0.0, 0.1, 0.3, 1.0, 3.0, 10.0]
 SLIDER_RANGE = 3.0
@@ -56,25 +56,27 @@ def train_config_ui() -> tuple[EffectsTrainConfig, str]:
         help="The three loss-scale presets train the same VAE on the same data for the same steps; only the loss "
              "differs."))
     d = preset(name)
+    k = f"_{name}"  # one set of widget states per preset, so switching presets shows its values
     c1, c2, c3 = st.columns(3)
-    beta = bound("fx_train_beta", one_of(BETAS), lambda: c1.select_slider(
-        "β (KL weight)", BETAS, value=d.beta, key="fx_train_beta"))
-    scaling = bound("fx_train_scaling", one_of(["elbo", "report"]), lambda: c2.radio(
+    beta = bound("fx_train_beta" + k, one_of(BETAS), lambda: c1.select_slider(
+        "β (KL weight)", BETAS, value=d.beta, key="fx_train_beta" + k))
+    scaling = bound("fx_train_scaling" + k, one_of(["elbo", "report"]), lambda: c2.radio(
         "Loss", ["elbo", "report"], index=["elbo", "report"].index(d.scaling), horizontal=True,
-        key="fx_train_scaling", format_func={"elbo": "ELBO (sums)", "report": "report (mean MSE)"}.get))
-    epochs = bound("fx_train_epochs", int_in(1, 100), lambda: c3.number_input(
-        "Epochs", 1, 100, d.epochs, key="fx_train_epochs",
+        key="fx_train_scaling" + k, format_func={"elbo": "ELBO (sums)", "report": "report (mean MSE)"}.get))
+    epochs = bound("fx_train_epochs" + k, int_in(1, 100), lambda: c3.number_input(
+        "Epochs", 1, 100, d.epochs, key="fx_train_epochs" + k,
         help="An epoch is 100 batches of new audio (about 20 s on 2 cores)."))
-    restore("fx_train_effects", _effect_list, "the effects")
-    chosen = st.multiselect("Effects", list(EFFECTS), default=list(d.effects), key="fx_train_effects")
-    remember("fx_train_effects", ",".join(chosen))
+    restore("fx_train_effects" + k, _effect_list, "the effects")
+    chosen = st.multiselect("Effects", list(EFFECTS), default=list(d.effects), key="fx_train_effects" + k)
+    remember("fx_train_effects" + k, ",".join(chosen))
     c1, c2, c3 = st.columns(3)
-    budget = bound("fx_train_budget", int_in(10, 3600), lambda: c1.number_input(
-        "Time budget (s)", 10, 3600, 600, step=10, key="fx_train_budget"))
-    seed = bound("fx_train_seed", int_in(0, 2**31 - 1), lambda: c2.number_input(
-        "Seed", 0, 2**31 - 1, int(d.seed), key="fx_train_seed"))
-    scale = bound("fx_train_scale", float_in(0.01, 1.0), lambda: c3.number_input(
-        "Likelihood σ (of the 0–1 log-mel)", 0.01, 1.0, float(d.recon_scale), 0.01, key="fx_train_scale"))
+    budget = bound("fx_train_budget" + k, int_in(10, 3600), lambda: c1.number_input(
+        "Time budget (s)", 10, 3600, 900 if name == "default" else 600, step=10, key="fx_train_budget" + k,
+        help="The run stops (keeping its best model) when time is up; a server may cap it (VAE_JOB_TIME_CAP_S)."))
+    seed = bound("fx_train_seed" + k, int_in(0, 2**31 - 1), lambda: c2.number_input(
+        "Seed", 0, 2**31 - 1, int(d.seed), key="fx_train_seed" + k))
+    scale = bound("fx_train_scale" + k, float_in(0.01, 1.0), lambda: c3.number_input(
+        "Likelihood σ (of the 0–1 log-mel)", 0.01, 1.0, float(d.recon_scale), 0.01, key="fx_train_scale" + k))
     run_name = bound("fx_train_name", text(40), lambda: st.text_input(
         "Run name (optional)", key="fx_train_name", max_chars=40))
     cfg = preset(name, beta=float(beta), scaling=scaling, epochs=int(epochs), time_budget_s=float(budget),

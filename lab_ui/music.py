@@ -72,26 +72,27 @@ def train_config_ui() -> tuple[MusicTrainConfig, str]:
         help="The course presets are the report's waveform VAE at 3 kHz (20 epochs, about 4 minutes each); the "
              "default is a spectrogram VAE at 22.05 kHz."))
     d = preset(name)
+    k = f"_{name}"  # one set of widget states per preset, so switching presets shows its values
     c1, c2, c3 = st.columns(3)
-    beta = bound("music_train_beta", one_of(MUSIC_BETAS), lambda: c1.select_slider(
-        "β (KL weight)", MUSIC_BETAS, value=d.beta, key="music_train_beta"))
-    epochs = bound("music_train_epochs", int_in(1, 300), lambda: c2.number_input(
-        "Epochs", 1, 300, min(d.epochs, 20), key="music_train_epochs",
-        help="The default preset is 60 epochs (about 8 minutes on 2 cores); a course preset 20 (about 4)."))
-    budget = bound("music_train_budget", int_in(10, 3600), lambda: c3.number_input(
-        "Time budget (s)", 10, 3600, 300, step=10, key="music_train_budget",
+    beta = bound("music_train_beta" + k, one_of(MUSIC_BETAS), lambda: c1.select_slider(
+        "β (KL weight)", MUSIC_BETAS, value=d.beta, key="music_train_beta" + k))
+    epochs = bound("music_train_epochs" + k, int_in(1, 300), lambda: c2.number_input(
+        "Epochs", 1, 300, d.epochs, key="music_train_epochs" + k,
+        help="The default preset is 30 epochs (about 4 minutes on 2 cores); a course preset 20 (about 4)."))
+    budget = bound("music_train_budget" + k, int_in(10, 3600), lambda: c3.number_input(
+        "Time budget (s)", 10, 3600, 300, step=10, key="music_train_budget" + k,
         help="The run stops (keeping its best model) when time is up."))
     c1, c2, c3, c4 = st.columns(4)
-    lr = bound("music_train_lr", one_of(LRS), lambda: c1.select_slider(
-        "Learning rate", LRS, value=d.lr, format_func=lambda v: f"{v:g}", key="music_train_lr"))
-    batch = bound("music_train_batch", one_of(BATCH_SIZES), lambda: c2.select_slider(
-        "Batch size (segments)", BATCH_SIZES, value=d.batch_size, key="music_train_batch"))
-    anneal = bound("music_train_anneal", float_in(0.0, 100.0), lambda: c3.number_input(
-        "KL annealing (epochs)", 0.0, 100.0, float(d.kl_anneal_epochs), 0.5, key="music_train_anneal"))
-    free_bits = bound("music_train_freebits", float_in(0.0, 5.0), lambda: c4.number_input(
-        "Free bits (nats / dim)", 0.0, 5.0, float(d.free_bits), 0.05, key="music_train_freebits"))
-    seed = bound("music_train_seed", int_in(0, 2**31 - 1), lambda: st.number_input(
-        "Seed", 0, 2**31 - 1, int(d.seed), key="music_train_seed"))
+    lr = bound("music_train_lr" + k, one_of(LRS), lambda: c1.select_slider(
+        "Learning rate", LRS, value=d.lr, format_func=lambda v: f"{v:g}", key="music_train_lr" + k))
+    batch = bound("music_train_batch" + k, one_of(BATCH_SIZES), lambda: c2.select_slider(
+        "Batch size (segments)", BATCH_SIZES, value=d.batch_size, key="music_train_batch" + k))
+    anneal = bound("music_train_anneal" + k, float_in(0.0, 100.0), lambda: c3.number_input(
+        "KL annealing (epochs)", 0.0, 100.0, float(d.kl_anneal_epochs), 0.5, key="music_train_anneal" + k))
+    free_bits = bound("music_train_freebits" + k, float_in(0.0, 5.0), lambda: c4.number_input(
+        "Free bits (nats / dim)", 0.0, 5.0, float(d.free_bits), 0.05, key="music_train_freebits" + k))
+    seed = bound("music_train_seed" + k, int_in(0, 2**31 - 1), lambda: st.number_input(
+        "Seed", 0, 2**31 - 1, int(d.seed), key="music_train_seed" + k))
     run_name = bound("music_train_name", text(40), lambda: st.text_input(
         "Run name (optional)", key="music_train_name", max_chars=40))
     cfg = preset(name, beta=float(beta), epochs=int(epochs), time_budget_s=float(budget), lr=float(lr),

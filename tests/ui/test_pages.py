@@ -471,7 +471,7 @@ def test_a_music_run_starts_from_the_train_page_and_ends_done(train_runs):
     assert not at.exception, [e.value for e in at.exception]
     assert at.radio(key="music_train_preset").value == "default"
     at.radio(key="music_train_preset").set_value("course-base").run()
-    at.number_input(key="music_train_epochs").set_value(1).run()
+    at.number_input(key="music_train_epochs_course-base").set_value(1).run()
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     from lab_ui.common import job_runner
@@ -486,3 +486,32 @@ def test_a_music_run_starts_from_the_train_page_and_ends_done(train_runs):
     assert read_sidecar(Path(final.folder))["test_metrics"]["clips"] == 18  # scored on every test clip
     at.run()
     assert any("Log-spectral distance" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_an_effects_run_starts_from_the_train_page_and_ends_done(train_runs, monkeypatch):
+    monkeypatch.setenv("VAE_JOB_EFFECTS_EVAL_FILES", "8")
+    at = run_page(TRAIN_PAGE, who=WHO)
+    at.selectbox(key="train_task").set_value("effects").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="fx_train_preset").value == "quick"
+    assert at.number_input(key="fx_train_epochs_quick").value == 2
+    at.radio(key="fx_train_preset").set_value("report").run()  # each preset shows its own values
+    assert at.number_input(key="fx_train_epochs_report").value == 8 and at.radio(key="fx_train_scaling_report").value == "report"
+    at.radio(key="fx_train_preset").set_value("quick").run()
+    at.number_input(key="fx_train_epochs_quick").set_value(1).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from lab_ui.common import job_runner
+
+    runner = job_runner()
+    job = next(j for j in runner.jobs(owner=WHO) if j.task == "effects")
+    assert job.config["model"] == "effects-cvae" and job.config["epochs"] == 1 and job.config["steps"] == 30
+    final = runner.wait(job.id, timeout=300)
+    assert final.status == "done", final.message
+    from vae_core.core.store import read_sidecar
+
+    metrics = read_sidecar(Path(final.folder))["test_metrics"]
+    assert metrics["test_files"] == 8 and 0 <= metrics["probe_acc"] <= 1
+    at.run()
+    assert any("kNN-5 effect accuracy" in c.value for c in at.caption)
