@@ -126,9 +126,9 @@ def with_priors(generators: dict[str, MusicGenerator], prior: str) -> tuple[dict
 
 def sidecar_rows(report: dict[str, Any], generators: dict[str, MusicGenerator], prior: str,
                  command: str) -> dict[str, dict[str, Any]]:
-    """Each model's Fréchet numbers as its sidecar keeps them for the Music page: ``{extractor}_test`` and
-    ``_train`` (with ``_fitted`` for fitted-prior rows), the rows used, and the floor, ceiling and noise rows of its
-    rate (``{extractor}_floor`` …), so a page can show the baselines beside any model."""
+    """Each model's Fréchet numbers as its sidecar keeps them for the Music page: ``{extractor}_test``, ``_train``
+    and ``_test_inf`` (FD∞; each with ``_fitted`` for fitted-prior rows), the rows used, and the floor, ceiling and
+    noise rows of its rate (``{extractor}_floor`` …), so a page can show the baselines beside any model."""
     out: dict[str, dict[str, Any]] = {}
     for name, gen in generators.items():
         row: dict[str, Any] = {"command": command}
@@ -144,6 +144,8 @@ def sidecar_rows(report: dict[str, Any], generators: dict[str, MusicGenerator], 
                     suffix = "_fitted" if r["name"] == name + FITTED or prior == "fitted" else ""
                     row[f"{ex}_test{suffix}"] = round(r["fd_test"], 3)
                     row[f"{ex}_train{suffix}"] = round(r["fd_train"], 3)
+                    if "fd_inf_test" in r:
+                        row[f"{ex}_test_inf{suffix}"] = round(r["fd_inf_test"], 3)
                     row[f"{ex}_rows"] = r["rows"]
             row[f"{ex}_test_clips"], row[f"{ex}_generated"] = t["test_clips"], report["n_generated"]
         out[name] = row
