@@ -63,3 +63,21 @@ def test_without_pedalboard_the_page_says_how_to_install_it(monkeypatch):
     at = run()
     assert any("pip install pedalboard" in w.value and "rest of the app works" in w.value for w in at.warning)
     assert not charts(at)
+
+
+def test_the_latent_explorer_moves_an_effects_embedding_and_decodes_it():
+    at = open_page("pages/latent-explorer.py", {"lx_task": "effects"}, TIMEOUT)
+
+    def pictures() -> dict[str, str]:
+        return {i.proto.imgs[0].caption: i.proto.imgs[0].url for i in at.get("image")}
+
+    sliders = [s for s in at.slider if s.key and s.key.startswith("fxx:")]
+    assert len(sliders) == 8
+    before = pictures()
+    decoded = "Decoded (low frequencies at the bottom)"
+    assert decoded in before and "The dry segment the decoder applies the effect to" in before
+    sliders[0].set_value(2.5).run()
+    assert not at.exception, [e.value for e in at.exception]
+    after = pictures()
+    assert after[decoded] != before[decoded]  # the moved embedding decodes to another spectrogram
+    assert after["The dry segment the decoder applies the effect to"] == before["The dry segment the decoder applies the effect to"]
