@@ -10,10 +10,12 @@ import streamlit as st
 from lab_ui.charts import png_data_url
 from lab_ui.common import model_key
 from lab_ui.state import BadValue, bound, float_in, int_in, one_of, remember, restore, text
+from vae_core import LabError
 from vae_core.core.audio_io import wav_bytes
 from vae_core.effects.data import EFFECTS, RATE
 from vae_core.effects.demo import EffectsMap, effects_map
 from vae_core.effects.inference import EffectsEmbedder
+from vae_core.effects.latents import EffectsLatentSummary, summarize_effects
 from vae_core.effects.task import EffectsTrainConfig, preset
 
 TRAIN_LABEL = "Effects map (audio effects, pedalboard)"
@@ -106,35 +108,43 @@ def preview_picture(preview: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- Latent explorer
 
 
+@st.cache_resource(show_spinner="Encoding held-out segments…", max_entries=4)
+def _summary(_emb: EffectsEmbedder, key: str) -> EffectsLatentSummary:
+    return summarize_effects(_emb)
+
+
 def latent_explorer_ui(emb: EffectsEmbedder) -> None:
     """Move the embedding's dimensions from a held-out segment's encoding and see what the decoder makes of it
     (a conditional model applies the moved "effect" to the same dry segment)."""
-    fx = _cached_map(emb, model_key(emb), ("clean", "reverb", "lowpass"), ("voice", "music"), 8, "pca", 0)
-    labels = [f"{e.effect} · {e.file_id.split(':')[1]}" for e in fx.examples]
-    start = st.selectbox("Start from the encoding of a held-out segment", range(len(labels)),
-                         format_func=labels.__getitem__, key="fxx_start")
-    x = fx.inputs[start].astype(np.float32)
+    try:
+        summary = _summary(emb, model_key(emb))
+    except LabError as exc:
+        st.error(f"{exc} The explorer needs the held-out audio to start from.")
+        return
+    start = st.selectbox("Start from the encoding of a held-out segment", range(len(summary.labels)),
+                         format_func=summary.labels.__getitem__, key="fxx_start")
+    x = summary.inputs[start].astype(np.float32)
     z = emb.encode_features(x[None])[0]
-    spread = fx.embeddings.std(0)
+    spread = np.sqrt(summary.activity)
     order = np.argsort(-spread)[:SHOWN_DIMS]
     moved = z.copy()
     left, right = st.columns([2, 3])
     with left:
-        st.caption(f"The {len(order)} embedding dimensions that vary most across held-out segments; each slider "
-                   "adds its value to the encoding.")
+        st.caption(f"The {len(order)} embedding dimensions that vary most across {len(summary.labels)} held-out "
+                   "segments (their spread, and their mean KL in nats); each slider adds its value to the encoding.")
         for d in order:
-            moved[d] += st.slider(f"dimension {d} (spread {spread[d]:.2f})", -SLIDER_RANGE, SLIDER_RANGE, 0.0, 0.1,
-                                  key=f"fxx:{emb.name}:{d}")
+            moved[d] += st.slider(f"dimension {d} (spread {spread[d]:.2f}, KL {summary.kl[d]:.1f})", -SLIDER_RANGE,
+                                  SLIDER_RANGE, 0.0, 0.1, key=f"fxx:{emb.name}:{d}")
     with right:
         dry = x[1] if emb.paired else None
         st.image(png_data_url(mel_picture(emb.decode(moved, dry)), 3), caption="Decoded (low frequencies at the bottom)")
-        st.image(png_data_url(mel_picture(fx.mel[start]), 3), caption=f"Input: {labels[start]}")
+        st.image(png_data_url(mel_picture(summary.mel[start]), 3), caption=f"Input: {summary.labels[start]}")
         if dry is not None:
             st.image(png_data_url(mel_picture(dry), 3), caption="The dry segment the decoder applies the effect to")
 
 
 @st.cache_resource(show_spinner="Embedding held-out segments…", max_entries=8)
-def _cached_map(_emb: EffectsEmbedder, key: str, effects: tuple[str, ...], kinds: tuple[str, ...], per_effect: int,
+def cached_map(_emb: EffectsEmbedder, key: str, effects: tuple[str, ...], kinds: tuple[str, ...], per_effect: int,
                 method: str, seed: int) -> EffectsMap:
     return effects_map(_emb, effects, kinds, per_effect, method, seed)
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from lab_ui.charts import png_data_url
 from lab_ui.common import checkpoint_picker_ui, load_separator_ui, model_key
-from lab_ui.effects import _cached_map, map_chart, mel_picture, player
+from lab_ui.effects import cached_map, map_chart, mel_picture, player
 from lab_ui.shell import leave_folder_mode
 from lab_ui.state import BadValue, bound, int_in, one_of, remember, restore
 from vae_core import LabError
@@ -230,7 +230,7 @@ with tabs[0]:
             st.warning(f"Choose at least {MIN_EFFECTS} effects.")
         else:
             try:
-                fx = _cached_map(emb, model_key(emb), effects, kinds, per, method, 0)
+                fx = cached_map(emb, model_key(emb), effects, kinds, per, method, 0)
             except LabError as exc:
                 st.error(str(exc))
             else:

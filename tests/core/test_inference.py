@@ -21,8 +21,9 @@ def test_shipped_checkpoint_loads_and_names_its_task_and_sources(info):
     m = vae_core.load_checkpoint(info.name)
     spec = get_task(m.task)
     assert m.task == info.task == info.meta["task"]
-    assert m.sources == spec.sources and len(m.sources) == (1 if m.task == "music" else 2)
+    assert m.sources == spec.sources and len(m.sources) == (1 if m.task in ("music", "effects") else 2)
     assert isinstance(m, spec.inference) and m.model.kind in spec.model_kinds
     assert m.name == info.path.name and m.path == info.path
     assert callable(m.encode) and callable(m.decode)
-    assert callable(m.generate if m.task == "music" else m.separate)  # what the task does
+    does = {"image": "separate", "audio": "separate", "music": "generate", "effects": "embed"}[m.task]
+    assert callable(getattr(m, does))  # what the task does

@@ -525,7 +525,7 @@ def test_a_command_runs_in_a_process_of_its_own_and_reports_its_output(tmp_path)
     done = _wait_for_command(tmp_path, "listing")
     assert done.status == "done" and done.finished >= done.started
     assert done.pid not in (None, os.getpid())
-    assert "image-conv" in done.log  # what `python -m vae_core list` printed
+    assert "shipped" in done.log and "checkpoints" in done.log  # what `python -m vae_core list` printed
     assert jobs.command_state(tmp_path, "never-ran") is None
 
 
