@@ -165,8 +165,8 @@ def table_ui(info) -> None:
     scoring_ui(info)
 
 
-SCORING_CHOICES = {"course encoder (about a minute)": ("course",),
-                   "course encoder and CDPAM (several minutes; longer the first time)": ("course", "cdpam")}
+SCORING_CHOICES = {"course encoder (a few minutes)": ("course",),
+                   "course encoder and CDPAM (15–20 minutes the first time, then about 5)": ("course", "cdpam")}
 
 
 def scoring_ui(info) -> None:

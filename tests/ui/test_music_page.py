@@ -75,7 +75,7 @@ def test_a_students_run_is_scored_in_a_process_of_its_own_and_joins_the_table(tm
     save_tiny_music_checkpoint(folder)
     at = run({"checkpoint": "my-music"})
     assert not any(str(r).startswith("your run") for r in at.dataframe[0].value["model"])
-    at.selectbox(key="music_score_extractors").set_value("course encoder (about a minute)")
+    at.selectbox(key="music_score_extractors").set_value("course encoder (a few minutes)")
     at.button(key="music_score").click().run()
     assert not at.exception, [e.value for e in at.exception]
     state = scoring_state(folder)
