@@ -9,7 +9,7 @@ import streamlit as st
 
 from lab_ui.charts import png_data_url
 from lab_ui.common import model_key
-from lab_ui.state import BadValue, bound, float_in, int_in, one_of, remember, restore, text
+from lab_ui.state import bound, float_in, int_in, one_of, some_of, text
 from vae_core import LabError
 from vae_core.core.audio_io import wav_bytes
 from vae_core.effects.data import EFFECTS, RATE
@@ -68,9 +68,8 @@ def train_config_ui() -> tuple[EffectsTrainConfig, str]:
     epochs = bound("fx_train_epochs" + k, int_in(1, 100), lambda: c3.number_input(
         "Epochs", 1, 100, d.epochs, key="fx_train_epochs" + k,
         help="An epoch is 100 batches of new audio (about 20 s on 2 cores)."))
-    restore("fx_train_effects" + k, _effect_list, "the effects")
-    chosen = st.multiselect("Effects", list(EFFECTS), default=list(d.effects), key="fx_train_effects" + k)
-    remember("fx_train_effects" + k, ",".join(chosen))
+    chosen = bound("fx_train_effects" + k, some_of(EFFECTS, at_least=2), lambda: st.multiselect(
+        "Effects", list(EFFECTS), default=list(d.effects), key="fx_train_effects" + k), "the effects")
     c1, c2, c3 = st.columns(3)
     budget = bound("fx_train_budget" + k, int_in(10, 3600), lambda: c1.number_input(
         "Time budget (s)", 10, 3600, 900 if name == "default" else 600, step=10, key="fx_train_budget" + k,
@@ -84,13 +83,6 @@ def train_config_ui() -> tuple[EffectsTrainConfig, str]:
     cfg = preset(name, beta=float(beta), scaling=scaling, epochs=int(epochs), time_budget_s=float(budget),
                  seed=int(seed), recon_scale=float(scale), effects=tuple(chosen) or d.effects)
     return cfg, run_name.strip()
-
-
-def _effect_list(raw: object) -> list[str]:
-    values = raw if isinstance(raw, list) else str(raw).split(",")
-    if len(values) < 2 or any(v not in EFFECTS for v in values):
-        raise BadValue(f"two or more of {', '.join(EFFECTS)}, separated by commas")
-    return list(values)
 
 
 def monitor_note(history: dict) -> str | None:

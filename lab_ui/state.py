@@ -60,11 +60,23 @@ def one_of(options: Sequence[Any]) -> Parser:
     return parse
 
 
-def some_of(options: Sequence[Any]) -> Parser:
+def some_of(options: Sequence[Any], at_least: int = 0, at_most: int | None = None) -> Parser:
+    """A comma list of ``options`` (a multiselect's value), with ``at_least`` to ``at_most`` of them when given."""
     single = one_of(options)
+    counted = at_least > 0 or at_most is not None
+    what = f"{at_least} to {len(options) if at_most is None else at_most} of " \
+           f"{', '.join(_fmt(o) for o in options)}, separated by commas"
 
     def parse(raw: str) -> list[Any]:
-        return [single(part) for part in raw.split(",") if part != ""]
+        try:
+            values = [single(part) for part in raw.split(",") if part != ""]
+        except BadValue:
+            if counted:
+                raise BadValue(what) from None
+            raise
+        if counted and not at_least <= len(values) <= (at_most if at_most is not None else len(options)):
+            raise BadValue(what)
+        return values
     return parse
 
 

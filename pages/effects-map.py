@@ -12,7 +12,7 @@ from lab_ui.charts import png_data_url
 from lab_ui.common import checkpoint_picker_ui, load_separator_ui, model_key
 from lab_ui.effects import cached_map, map_chart, mel_picture, player
 from lab_ui.shell import leave_folder_mode
-from lab_ui.state import BadValue, bound, int_in, one_of, remember, restore
+from lab_ui.state import bound, int_in, one_of, some_of
 from vae_core import LabError
 from vae_core.core.audio_io import read_audio
 from vae_core.core.inference import load_checkpoint
@@ -47,16 +47,9 @@ def concept_ui() -> None:
 def choice_ui() -> tuple[tuple[str, ...], tuple[str, ...], int, str]:
     c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
 
-    def parse(raw: object) -> list[str]:
-        values = raw if isinstance(raw, list) else str(raw).split(",")
-        if not MIN_EFFECTS <= len(values) <= MAX_EFFECTS or any(v not in EFFECTS for v in values):
-            raise BadValue(f"{MIN_EFFECTS} to {MAX_EFFECTS} of {', '.join(EFFECTS)}, separated by commas")
-        return list(values)
-
-    restore("fx_effects", parse, "the effects")  # note: st.multiselect keeps a list; the URL a comma list
-    effects = c1.multiselect("Effects (2 to 5)", list(EFFECTS), default=DEFAULT_EFFECTS, key="fx_effects",
-                             max_selections=MAX_EFFECTS)
-    remember("fx_effects", ",".join(effects))
+    effects = bound("fx_effects", some_of(EFFECTS, MIN_EFFECTS, MAX_EFFECTS), lambda: c1.multiselect(
+        "Effects (2 to 5)", list(EFFECTS), default=DEFAULT_EFFECTS, key="fx_effects", max_selections=MAX_EFFECTS),
+        "the effects")
     kind = bound("fx_kind", one_of(list(KINDS)), lambda: c2.radio("Sources", list(KINDS), index=2, key="fx_kind"),
                  "the sources")
     per = bound("fx_per", int_in(4, 40), lambda: c3.number_input("Files", 4, 40, 20, key="fx_per",

@@ -51,6 +51,7 @@ WORKER_LOG = "worker.log"
 STATUSES = ("queued", "running", "done", "stopped", "interrupted", "failed")
 ACTIVE = ("queued", "running")
 _HEARTBEAT_STALE_S = 10.0  # a running job whose worker has not touched its heartbeat for this long is dead
+_COMMAND_START_S = 20.0  # a command that has not touched its heartbeat yet may still be starting
 _POLL_S = 0.2
 _PREVIEWS_KEPT = 16  # live pictures cached by the server (a class watches a few runs at once)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where `vae_core` imports from, for worker processes
@@ -562,10 +563,10 @@ def command_state(folder: Path | str, name: str) -> CommandState | None:
         state.log = ""
     if state.status == "running":
         try:
-            beat = heartbeat.stat().st_mtime
-        except OSError:
-            beat = state.started  # not begun yet: allow it the start-up time
-        if time.time() - beat > _HEARTBEAT_STALE_S + 20.0 * (not heartbeat.exists()):
+            beat, allowed = heartbeat.stat().st_mtime, _HEARTBEAT_STALE_S
+        except OSError:  # not begun yet: allow it the start-up time (importing torch and every task)
+            beat, allowed = state.started, _HEARTBEAT_STALE_S + _COMMAND_START_S
+        if time.time() - beat > allowed:
             state.status, state.message = "interrupted", "It stopped before it finished (its process ended)."
     return state
 
