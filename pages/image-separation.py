@@ -9,6 +9,7 @@ from lab_ui.state import boolean, bound, counter, float_in, forget, int_in, one_
 from vae_core import LabError
 from vae_core.image.demo import CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid, load_test_images, prior_samples, separate_pair, tile, upscale
 from vae_core.image.inference import ImageSeparator
+from vae_core.image.model import REFINE_STEPS
 from lab_ui.shell import leave_folder_mode
 
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
@@ -57,18 +58,33 @@ def source_picker_ui(source: str, images: TestImages) -> int:
     return st.session_state[key]
 
 
-def mixing_ui() -> tuple[float, float, bool]:
+CONSISTENCY_CHOICES = {"split": "split the mixture in the decoders' ratio", "project": "add the residual back",
+                       "none": "off: what the decoders draw"}
+
+
+def mixing_ui() -> tuple[float, float]:
     c1, c2 = st.columns(2)
     weight = bound("weight", float_in(0.05, 0.95), lambda: c1.slider(
         "Mixing weight w of the digit", 0.05, 0.95, 0.5, 0.05, key="weight",
         help="mixture = w·digit + (1-w)·clothing"))
     noise = bound("noise", float_in(0.0, 0.5), lambda: c2.slider(
         "Noise (std of added Gaussian noise)", 0.0, 0.5, 0.0, 0.01, key="noise"))
-    # On its own line: in a third column its label is cut off on laptop and projector widths.
-    project = bound("project", boolean, lambda: st.toggle(
-        "Mixture consistency", value=True, key="project",
-        help="Add back the residual so the two outputs re-mix exactly to the input (Wisdom et al. 2019)."))
-    return weight, noise, project
+    return weight, noise
+
+
+def separation_settings_ui() -> tuple[str, int]:
+    """How the decoders' drawings become the answer: latent refinement steps, then mixture consistency."""
+    c1, c2 = st.columns(2)
+    steps = bound("refine", int_in(0, 30), lambda: c1.slider(
+        "Latent refinement steps", 0, 30, REFINE_STEPS, 1, key="refine",
+        help="Gradient steps on both latents so that the two decoders explain the mixture together while each "
+             "latent stays likely under its N(0, I) prior; 0 keeps the encoder's guess."))
+    consistency = bound("consistency", one_of(CONSISTENCY_CHOICES), lambda: c2.radio(
+        "Mixture consistency", list(CONSISTENCY_CHOICES), format_func=CONSISTENCY_CHOICES.get, key="consistency",
+        help="Make the two outputs re-mix to the input. Split: each pixel of the mixture is shared out in the "
+             "ratio of what the decoders drew there. Residual: the difference is added back to both (Wisdom et "
+             "al. 2019)."))
+    return consistency, steps
 
 
 def pair_result_ui(r: PairResult, images: TestImages, digit_index: int, clothing_index: int) -> None:
@@ -99,9 +115,11 @@ def single_ui(sep: ImageSeparator, images: TestImages) -> None:
         digit_index = source_picker_ui("digit", images)
     with right:
         clothing_index = source_picker_ui("clothing", images)
-    weight, noise, project = mixing_ui()
+    weight, noise = mixing_ui()
+    consistency, steps = separation_settings_ui()
     try:
-        result = separate_pair(sep, images, digit_index, clothing_index, weight, noise, project=project)
+        result = separate_pair(sep, images, digit_index, clothing_index, weight, noise, consistency=consistency,
+                               refine_steps=steps)
     except LabError as exc:
         st.error(str(exc))
         return
@@ -115,8 +133,9 @@ def batch_ui(sep: ImageSeparator) -> None:
     truth = bound("batch_truth", boolean, lambda: c3.toggle("Show ground truth", value=True, key="batch_truth"))
     weight = st.session_state.get("weight", 0.5)
     noise = st.session_state.get("noise", 0.0)
-    project = st.session_state.get("project", True)
-    grid = batch_grid(sep, n, seed, weight, noise, project, with_truth=truth)
+    consistency = st.session_state.get("consistency", "split")
+    steps = st.session_state.get("refine", REFINE_STEPS)
+    grid = batch_grid(sep, n, seed, weight, noise, consistency, steps, with_truth=truth)
     st.caption("Columns, as in the course notebook: " + " · ".join(GRID_COLUMNS[:grid.shape[1]]))
     st.image(tile(grid, scale=3), clamp=True)
 
@@ -127,9 +146,12 @@ def stored_metrics_ui(sep: ImageSeparator) -> None:
         st.info("This checkpoint has no stored test metrics; run `python -m vae_core eval " + sep.name + "`.")
         return
     rows = []
-    for label, key in (("model, mixture-consistent", "projected"), ("model, raw decoders", "raw"),
-                       ("mixture as estimate (baseline)", "mixture_baseline")):
-        r = m[key]
+    for label, key in (("default: refined latents, split", "refined_split"), ("encoder's guess, split", "split"),
+                       ("encoder's guess, residual added back", "projected"), ("refined latents, raw decoders", "refined_raw"),
+                       ("encoder's guess, raw decoders", "raw"), ("mixture as estimate (baseline)", "mixture_baseline")):
+        r = m.get(key)
+        if r is None:  # scored before this estimate existed: `python -m vae_core eval NAME` adds it
+            continue
         rows.append({"estimate": label, "PSNR digit (dB)": round(r["psnr_digit"], 2),
                      "PSNR clothing (dB)": round(r["psnr_clothing"], 2), "PSNR mean (dB)": round(r["psnr_mean"], 2),
                      "SSIM mean": round(r["ssim_mean"], 3)})

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vae_core.image.loss import LOSS_TERMS, bernoulli_nll, separation_loss
+from vae_core.image.model import ratio_split
 from vae_core.core.losses import kl_per_dim
 from vae_core.core.models import SeparationOutput
 
@@ -47,7 +48,7 @@ def test_terms_are_named(case):
     terms = separation_loss(*case)
     assert set(terms) == set(LOSS_TERMS) == {"total", "recon", "kl", "recon_digit", "recon_clothing",
                                              "recon_mixture", "kl_digit", "kl_clothing",
-                                             "recon_consistent"}
+                                             "recon_consistent", "recon_split"}
     assert all(t.ndim == 0 for t in terms.values())
 
 
@@ -140,6 +141,19 @@ def test_consistency_term_scores_projected_sources(case):
     assert terms["total"].item() == pytest.approx((terms["recon"] + terms["kl"]).item(), rel=1e-6)
     on = separation_loss(out, digit, clothing, mixture, beta=1.0, inputs=inputs, weight=0.5, consistency=2.0)
     assert on["total"].item() == pytest.approx((terms["total"] + 2.0 * terms["recon_consistent"]).item(), rel=1e-6)
+
+
+def test_split_term_scores_ratio_split_sources(case):
+    out, digit, clothing, mixture = case
+    inputs = mixture.clamp(0, 1)
+    terms = separation_loss(out, digit, clothing, mixture, beta=1.0, inputs=inputs, weight=0.4)
+    split = ratio_split(out.sources, inputs, 0.4)
+    expected = _bce_by_hand(split[:, 0].clamp(1e-6, 1 - 1e-6), digit) + \
+        _bce_by_hand(split[:, 1].clamp(1e-6, 1 - 1e-6), clothing)
+    assert terms["recon_split"].item() == pytest.approx(expected, rel=1e-4)
+    assert terms["total"].item() == pytest.approx((terms["recon"] + terms["kl"]).item(), rel=1e-6)
+    on = separation_loss(out, digit, clothing, mixture, beta=1.0, inputs=inputs, weight=0.4, split=0.5)
+    assert on["total"].item() == pytest.approx((terms["total"] + 0.5 * terms["recon_split"]).item(), rel=1e-6)
 
 
 def test_the_reports_scaling_is_a_mean_over_pixels_and_keeps_the_summed_kl():

@@ -146,7 +146,10 @@ def test_image_page_shows_separation(image_page, image_checkpoint):  # noqa: F81
     assert "vs mixture" in at.metric[0].delta
     # Stored metrics: the table when the checkpoint has them, else a hint how to compute them.
     if image_checkpoint.meta.get("test_metrics"):
-        assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
+        table = at.dataframe[0].value
+        assert len(at.dataframe) == 1 and len(table) == 6  # four estimates with and without refinement, baseline
+        assert table["PSNR mean (dB)"].iloc[0] == round(
+            image_checkpoint.meta["test_metrics"]["refined_split"]["psnr_mean"], 2)
     else:
         assert any("vae_core eval" in i.value for i in at.info)
     assert len(prior_image(at)) == 1
@@ -204,7 +207,7 @@ def test_sample_again_changes_prior_samples(image_page):
 
 
 def test_stored_metrics_table(tmp_path, monkeypatch):
-    """A checkpoint with evaluated test metrics shows them as a three-row table."""
+    """A checkpoint with evaluated test metrics shows them as a table, the app's default setting first."""
     from vae_core import load_checkpoint
     from vae_core.core.store import update_sidecar
     from vae_core.image.evaluation import evaluate_separator
@@ -221,8 +224,11 @@ def test_stored_metrics_table(tmp_path, monkeypatch):
     assert "test PSNR" in at.sidebar.caption[0].value
     (table,) = at.dataframe
     df = table.value
-    assert list(df["estimate"]) == ["model, mixture-consistent", "model, raw decoders", "mixture as estimate (baseline)"]
-    assert df["PSNR mean (dB)"].iloc[2] == round(metrics["mixture_baseline"]["psnr_mean"], 2)
+    assert list(df["estimate"]) == ["default: refined latents, split", "encoder's guess, split",
+                                    "encoder's guess, residual added back", "refined latents, raw decoders",
+                                    "encoder's guess, raw decoders", "mixture as estimate (baseline)"]
+    assert df["PSNR mean (dB)"].iloc[0] == round(metrics["refined_split"]["psnr_mean"], 2)
+    assert df["PSNR mean (dB)"].iloc[5] == round(metrics["mixture_baseline"]["psnr_mean"], 2)
     assert any("20 official test mixtures" in c.value for c in at.caption)
 
 

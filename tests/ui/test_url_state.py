@@ -44,13 +44,15 @@ def test_image_page_round_trip(image_checkpoint):  # noqa: F811
     at.radio(key="digit_mode").set_value("index").run()
     at.number_input(key="digit_index").set_value(42).run()
     at.slider(key="weight").set_value(0.3).run()
-    at.toggle(key="project").set_value(False).run()
+    at.radio(key="consistency").set_value("none").run()
+    at.slider(key="refine").set_value(3).run()
     at.button(key="prior_new").click().run()
     images = [img.value for img in at.get("image")]
     assert address(at)["weight"] == "0.3" and address(at)["digit_index"] == "42"
     again = reload(page, at)
     assert again.radio(key="digit_mode").value == "index" and again.number_input(key="digit_index").value == 42
-    assert again.slider(key="weight").value == 0.3 and again.toggle(key="project").value is False
+    assert again.slider(key="weight").value == 0.3 and again.radio(key="consistency").value == "none"
+    assert again.slider(key="refine").value == 3
     assert again.session_state["prior_seed"] == 1
     assert again.sidebar.selectbox(key="checkpoint_select").value == at.sidebar.selectbox(
         key="checkpoint_select").value

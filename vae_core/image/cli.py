@@ -44,10 +44,11 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except argparse.ArgumentTypeError as exc:
         args.parser.error(str(exc))
     cfg = TrainConfig(model=args.model, model_config=values, weight=args.weight, noise=args.noise,
-                      consistency=args.consistency, train_limit=args.train_limit, val_limit=args.val_limit,
+                      consistency=args.consistency, split=args.split, train_limit=args.train_limit, val_limit=args.val_limit,
                       scaling=args.scaling, **training_fields(args))
     out = train_and_report(get_task("image"), cfg, args, argv, ensure_data,
-                       lambda r: f"val PSNR {r['val_psnr']:.2f} dB (consistent {r['val_psnr_projected']:.2f} dB)")
+                       lambda r: f"val PSNR {r['val_psnr']:.2f} dB (projected {r['val_psnr_projected']:.2f} dB, "
+                                     f"split {r.get('val_psnr_split', float('nan')):.2f} dB)")
     if not args.no_eval:
         print(format_metrics(evaluate_checkpoint(out, args.data_dir)))
     return 0
@@ -78,8 +79,11 @@ def evaluate(sep: ImageSeparator, data_root: Path | None, limit: int | None, wei
 
 
 def summary(meta: dict[str, Any]) -> str:
-    m = meta.get("test_metrics", {}).get("projected", {})
-    return f"PSNR {m['psnr_mean']:.2f} dB" if "psnr_mean" in m else "not evaluated"
+    scores = meta.get("test_metrics", {})
+    for key, how in (("refined_split", "refined, split"), ("projected", "projected")):
+        if "psnr_mean" in scores.get(key, {}):
+            return f"PSNR {scores[key]['psnr_mean']:.2f} dB ({how})"
+    return "not evaluated"
 
 
 def data(root: Path, download: bool, progress: Callable[..., None]) -> list[str]:
@@ -114,6 +118,8 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t.add_argument("--noise", type=float, default=d.noise, help="std of Gaussian noise added to mixtures")
     t.add_argument("--consistency", type=float, default=d.consistency,
                    help="weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)")
+    t.add_argument("--split", type=float, default=d.split,
+                   help="weight of the loss on ratio-split outputs (the mixture shared out by the decoders' ratio)")
     t.add_argument("--scaling", choices=["elbo", "report"], default=d.scaling,
                    help="elbo: per-example sums (the ELBO); report: a student report's mean-reduced MSE with the "
                         "summed KL (the loss-scale trap)")

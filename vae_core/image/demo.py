@@ -13,7 +13,7 @@ from vae_core.image.data import FASHION_MNIST, MNIST, load_split
 from vae_core.core.errors import LabError
 from vae_core.core.metrics import psnr, ssim
 from vae_core.image.mixing import load_pairs, mix
-from vae_core.image.model import remix
+from vae_core.image.model import REFINE_STEPS, remix
 from vae_core.image.inference import ImageSeparator
 
 
@@ -54,7 +54,8 @@ class PairResult:
 
 
 def separate_pair(separator: ImageSeparator, images: TestImages, digit_index: int, clothing_index: int,
-                  weight: float = 0.5, noise: float = 0.0, noise_seed: int = 0, project: bool = True) -> PairResult:
+                  weight: float = 0.5, noise: float = 0.0, noise_seed: int = 0, consistency: str = "split",
+                  refine_steps: int = REFINE_STEPS) -> PairResult:
     """Mix one test digit with one test clothing item, separate, and score against the truth."""
     n = len(images.digits)
     for name, i in (("digit", digit_index), ("clothing", clothing_index)):
@@ -64,7 +65,7 @@ def separate_pair(separator: ImageSeparator, images: TestImages, digit_index: in
     c = images.clothes[clothing_index].float()[None] / 255.0
     x = mix(d, c, weight, noise, torch.Generator().manual_seed(noise_seed))
     t = time.perf_counter()
-    est = separator.separate(x, weight=weight, project=project)
+    est = separator.separate(x, weight=weight, consistency=consistency, refine_steps=refine_steps)
     seconds = time.perf_counter() - t
     truth = torch.stack([d, c], 1)
     p, s = psnr(est, truth)[0], ssim(est, truth)[0]
@@ -75,14 +76,15 @@ def separate_pair(separator: ImageSeparator, images: TestImages, digit_index: in
 
 
 def batch_grid(separator: ImageSeparator, n: int = 8, seed: int = 0, weight: float = 0.5, noise: float = 0.0,
-               project: bool = True, with_truth: bool = True, data_root: Path | None = None) -> np.ndarray:
+               consistency: str = "split", refine_steps: int = REFINE_STEPS, with_truth: bool = True,
+               data_root: Path | None = None) -> np.ndarray:
     """The course notebook's grid for ``n`` random test mixtures: one row each, columns
     [reconstruction, clothing, digit, input] (+ [true clothing, true digit]). Returns ``(n, cols, 28, 28)``."""
     pairs = load_pairs("test", pair_seed=0, root=data_root)
     rows = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))[:n]
     d, c = pairs.sources(rows)
     x = mix(d, c, weight, noise, torch.Generator().manual_seed(seed))
-    grid = course_columns(separator.separate(x, weight=weight, project=project), x, weight)
+    grid = course_columns(separator.separate(x, weight, consistency, refine_steps), x, weight)
     return np.concatenate([grid, torch.stack([c, d], 1).numpy()], 1) if with_truth else grid
 
 
@@ -121,7 +123,7 @@ def raw_reconstructions(separator: ImageSeparator, n: int = 6, data_root: Path |
     mixture consistency (which would hide a collapsed decoder): ``(2, n, 28, 28)``."""
     pairs = load_pairs("test", pair_seed=0, root=data_root, limit=n)
     x = mix(*pairs.sources(slice(None)))
-    return x.numpy(), separator.separate(x, project=False).transpose(0, 1).numpy()
+    return x.numpy(), separator.draw(x, refine_steps=0).transpose(0, 1).numpy()
 
 
 def test_pair_strips(n: int, weight: float = 0.5, data_root: Path | None = None) -> np.ndarray:

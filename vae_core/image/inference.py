@@ -15,7 +15,7 @@ from vae_core.core.inference import LoadedModel
 from vae_core.core.errors import LabError
 from vae_core.image.model import SOURCES
 from vae_core.core.models import SeparationVAE
-from vae_core.image.model import mixture_consistency
+from vae_core.image.model import CONSISTENCY, REFINE_STEPS, refine_latents
 
 if TYPE_CHECKING:
     pass
@@ -48,16 +48,34 @@ class ImageSeparator(LoadedModel):
         super().__init__(model, meta, path)
 
     @torch.no_grad()
-    def separate(self, mixtures: torch.Tensor, weight: float = 0.5, project: bool = True) -> torch.Tensor:
+    def separate(self, mixtures: torch.Tensor, weight: float = 0.5, consistency: str = "split",
+                 refine_steps: int = REFINE_STEPS) -> torch.Tensor:
         """Separate mixtures ``(N, 28, 28)`` in [0, 1] into ``(N, 2, 28, 28)`` = [digit, clothing].
 
-        ``project`` applies mixture consistency (the outputs re-mix to the input, clipped to [0, 1]).
+        The encoder's latent means are refined for ``refine_steps`` steps (:func:`~vae_core.image.model.
+        refine_latents`; 0: the encoder's guess as it is) and decoded. ``consistency`` then makes the two outputs
+        re-mix to the input: ``"split"`` shares the mixture out in the decoders' ratio, ``"project"`` adds the
+        residual back (Wisdom et al. 2019), ``"none"`` shows the decoders' own drawings. Outputs stay in [0, 1].
         """
+        if consistency != "none" and consistency not in CONSISTENCY:
+            raise LabError(f"Mixture consistency must be one of none, {', '.join(CONSISTENCY)}; not {consistency!r}.")
+        x = check_mixtures(mixtures)
+        out = self.draw(x, weight, refine_steps)
+        return out if consistency == "none" else CONSISTENCY[consistency](out, x, weight)
+
+    @torch.no_grad()
+    def draw(self, mixtures: torch.Tensor, weight: float = 0.5, refine_steps: int = REFINE_STEPS) -> torch.Tensor:
+        """What the two decoders draw for mixtures ``(N, 28, 28)``, after ``refine_steps`` steps of latent
+        refinement: ``(N, 2, 28, 28)``, before any mixture consistency."""
         x = check_mixtures(mixtures)
         if not 0 < weight < 1:
             raise LabError(f"The mixing weight must lie strictly between 0 and 1, not {weight}.")
-        out = self.model(x.to(self.device), weight=weight, sample=False).sources.cpu()
-        return mixture_consistency(out, x, weight) if project else out
+        if not 0 <= refine_steps <= 1000:
+            raise LabError(f"The number of refinement steps must lie between 0 and 1000, not {refine_steps}.")
+        x = x.to(self.device)
+        mu, _ = self.model.encode(x)
+        z = refine_latents(self.model, x, mu, weight, refine_steps) if refine_steps else mu
+        return self.model.decode_all(z).cpu()
 
     def warm_up(self) -> "ImageSeparator":
         """Run one separation on a blank mixture: the first call pays one-off kernel set-up (about 0.1 s on

@@ -15,11 +15,11 @@ import torch.nn.functional as F
 
 from vae_core.core.losses import kl_per_dim
 
-from vae_core.image.model import SOURCES, mixture_consistency
+from vae_core.image.model import SOURCES, mixture_consistency, ratio_split
 from vae_core.core.models import SeparationOutput
 
 LOSS_TERMS = ("total", "recon", "kl", "recon_digit", "recon_clothing", "recon_mixture",
-              "kl_digit", "kl_clothing", "recon_consistent")
+              "kl_digit", "kl_clothing", "recon_consistent", "recon_split")
 _EPS = 1e-6
 
 
@@ -39,7 +39,7 @@ SCALINGS = {"elbo": bernoulli_nll, "report": mean_squared_error}
 def separation_loss(out: SeparationOutput, digit: torch.Tensor, clothing: torch.Tensor,
                     mixture: torch.Tensor, beta: float = 1.0, free_bits: float = 0.0,
                     inputs: torch.Tensor | None = None, weight: float = 0.5,
-                    consistency: float = 0.0, scaling: str = "elbo") -> dict[str, torch.Tensor]:
+                    consistency: float = 0.0, scaling: str = "elbo", split: float = 0.0) -> dict[str, torch.Tensor]:
     """Negative separation ELBO with a beta-weighted KL (Higgins et al. 2017).
 
     ``mixture`` is the clean mixture target ``w·digit + (1-w)·clothing``. With ``free_bits > 0`` each
@@ -50,6 +50,9 @@ def separation_loss(out: SeparationOutput, digit: torch.Tensor, clothing: torch.
     network's actual input, noise included; Wisdom et al. 2019 train through this projection). It is always
     reported and enters the total with weight ``consistency``; the per-decoder ELBO terms stay in the total, so
     each decoder still has to explain its source from its own latent alone.
+
+    ``recon_split`` scores the sources after :func:`~vae_core.image.model.ratio_split` of ``inputs`` (what the app
+    shows by default) and enters the total with weight ``split``, under the same rule.
     """
     recon = SCALINGS[scaling]
     terms: dict[str, torch.Tensor] = {
@@ -65,7 +68,11 @@ def separation_loss(out: SeparationOutput, digit: torch.Tensor, clothing: torch.
     kl_opt = kl.mean(0).clamp(min=free_bits).sum() if free_bits > 0 else terms["kl"]
     projected = mixture_consistency(out.sources, mixture if inputs is None else inputs, weight)
     terms["recon_consistent"] = recon(projected[:, 0], digit) + recon(projected[:, 1], clothing)
+    split_sources = ratio_split(out.sources, mixture if inputs is None else inputs, weight)
+    terms["recon_split"] = recon(split_sources[:, 0], digit) + recon(split_sources[:, 1], clothing)
     terms["total"] = terms["recon"] + beta * kl_opt
+    if split > 0:
+        terms["total"] = terms["total"] + split * terms["recon_split"]
     if consistency > 0:
         terms["total"] = terms["total"] + consistency * terms["recon_consistent"]
     return terms

@@ -68,6 +68,53 @@ def mixture_consistency(sources: torch.Tensor, mixture: torch.Tensor, weight: fl
     return out.clamp(0.0, 1.0) if clip else out
 
 
+def ratio_split(sources: torch.Tensor, mixture: torch.Tensor, weight: float = 0.5, eps: float = 1e-3) -> torch.Tensor:
+    """Share each mixture pixel between the sources in proportion to what the decoders drew there.
+
+    The digit gets ``m·x/w`` and the clothing ``(1-m)·x/(1-w)`` with the ratio mask
+    ``m = w·d̂ / (w·d̂ + (1-w)·ĉ)``: the image analogue of a Wiener filter, in which the decoders' outputs play the
+    sources' power. The result re-mixes exactly to the input, stays in [0, 1], stays zero where the mixture is
+    zero, and the true answer is representable (``m = w·d / x``), which the additive projection
+    (:func:`mixture_consistency`) cannot do where one source is dark. ``sources`` is ``(N, 2, H, W)``, ``mixture``
+    ``(N, H, W)``; ``eps`` splits a pixel evenly where both decoders drew nothing.
+    """
+    w = float(weight)
+    a, b = w * sources[:, 0].clamp(min=0.0), (1.0 - w) * sources[:, 1].clamp(min=0.0)
+    m = (a + eps) / (a + b + 2 * eps)
+    # Keep both shares valid pixels instead of clipping them afterwards (which would break the re-mix): the digit
+    # share m·x/w ≤ 1 and the clothing share (1-m)·x/(1-w) ≤ 1. For x ≤ 1 the interval is never empty.
+    x = mixture.clamp(min=1e-12)
+    m = torch.minimum(torch.maximum(m, (1.0 - (1.0 - w) / x).clamp(min=0.0)), (w / x).clamp(max=1.0))
+    return torch.stack([m * mixture / w, (1 - m) * mixture / (1.0 - w)], dim=1).clamp(0.0, 1.0)  # rounding only
+
+
+CONSISTENCY = {"split": ratio_split, "project": mixture_consistency}
+"""The ways to make separated sources agree with their mixture, by the name the CLI, page and metrics use."""
+
+REFINE_STEPS = 10
+"""The app's and the benchmark's default number of latent refinement steps (chosen on the validation images)."""
+
+
+def refine_latents(model: SeparationVAE, mixture: torch.Tensor, z: torch.Tensor, weight: float = 0.5,
+                   steps: int = REFINE_STEPS, lr: float = 0.1, sigma: float = 0.03) -> torch.Tensor:
+    """Separation by latent refinement: a few Adam steps on both latents towards the MAP estimate.
+
+    Minimises ``‖x − (w·D₁(z₁) + (1−w)·D₂(z₂))‖² / (2σ²) + ½‖z‖²``: the decoders must explain the mixture together
+    while each latent stays likely under its N(0, I) prior (the VAE as a source prior, as in Jayaram & Thickstun
+    2020), starting from the encoder's guess ``z`` ``(N, 2, latent_dim)``. Only the latents move: the weights get
+    no gradients, so one model can serve many users at once. Returns the refined ``(N, 2, latent_dim)``.
+    """
+    z = z.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            residual = mixture - remix(model.decode_all(z), weight)
+            loss = residual.pow(2).sum() / (2 * sigma * sigma) + 0.5 * z.pow(2).sum()
+            (z.grad,) = torch.autograd.grad(loss, [z])
+            opt.step()
+    return z.detach()
+
+
 class ImageSeparationVAE(SeparationVAE):
     """A separation VAE for 28x28 images: sources ``(batch, source, 28, 28)`` in [0, 1]."""
 

@@ -20,7 +20,7 @@ from vae_core.core.trainer import TrainingConfig, TrainingTask
 from vae_core.image.data import DATASETS
 from vae_core.image.demo import course_columns
 from vae_core.image.mixing import PairSet, load_pairs, mix
-from vae_core.image.model import IMAGE_MODEL_KINDS, mixture_consistency
+from vae_core.image.model import IMAGE_MODEL_KINDS, mixture_consistency, ratio_split
 from vae_core.core.models import SeparationVAE, build_model
 
 
@@ -32,6 +32,7 @@ class TrainConfig(TrainingConfig):
     weight: float = 0.5
     noise: float = 0.0
     consistency: float = 0.0  # weight of the loss on mixture-consistent outputs (Wisdom et al. 2019)
+    split: float = 0.0  # weight of the loss on ratio-split outputs (model.ratio_split, the app's default view)
     scaling: str = "elbo"  # "elbo" (per-example sums) or "report" (a student report's mean-reduced MSE; see loss)
     train_limit: int | None = None  # use only the first N training pairs (quick runs, tests)
     val_limit: int | None = None
@@ -44,6 +45,7 @@ class TrainConfig(TrainingConfig):
             (0 < self.weight < 1, f"weight must be strictly between 0 and 1, not {self.weight}."),
             (0 <= self.noise <= 1, f"noise must be between 0 and 1, not {self.noise}."),
             (self.consistency >= 0, f"consistency must be >= 0, not {self.consistency}."),
+            (self.split >= 0, f"split must be >= 0, not {self.split}."),
             (self.scaling in SCALINGS, f"scaling must be one of {', '.join(SCALINGS)}, not {self.scaling!r}."),
             (self.train_limit is None or self.train_limit >= self.batch_size,
              f"train_limit must be at least the batch size ({self.batch_size}), not {self.train_limit}."),
@@ -74,18 +76,18 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
 
 
 def empty_history() -> dict[str, Any]:
-    return {"epoch": [], "seconds": [], "beta": [], "val_psnr": [], "val_psnr_projected": [],
+    return {"epoch": [], "seconds": [], "beta": [], "val_psnr": [], "val_psnr_projected": [], "val_psnr_split": [],
             "train": {t: [] for t in LOSS_TERMS}, "val": {t: [] for t in LOSS_TERMS}}
 
 
 @torch.no_grad()
 def evaluate_losses(model: SeparationVAE, pairs: PairSet, cfg: TrainConfig, device: torch.device,
-                    batch_size: int = 1000) -> tuple[dict[str, float], float, float]:
-    """Mean loss terms (at the full beta) and mean PSNR over both sources, raw and mixture-consistent."""
+                    batch_size: int = 1000) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean loss terms (at the full beta) and mean PSNR over both sources: raw, projected and ratio-split."""
     model.eval()
     g = torch.Generator().manual_seed(cfg.seed + 12345)  # same validation noise every epoch
     sums = {t: 0.0 for t in LOSS_TERMS}
-    psnr_sum = psnr_proj_sum = 0.0
+    psnr_sums = {"val_psnr": 0.0, "val_psnr_projected": 0.0, "val_psnr_split": 0.0}
     for start in range(0, len(pairs), batch_size):
         d, c = pairs.sources(slice(start, start + batch_size))
         x = mix(d, c, cfg.weight, cfg.noise, g)
@@ -93,14 +95,15 @@ def evaluate_losses(model: SeparationVAE, pairs: PairSet, cfg: TrainConfig, devi
         d, c, x, clean = d.to(device), c.to(device), x.to(device), clean.to(device)
         out = model(x, cfg.weight)
         terms = separation_loss(out, d, c, clean, cfg.beta, inputs=x, weight=cfg.weight,
-                                consistency=cfg.consistency, scaling=cfg.scaling)
+                                consistency=cfg.consistency, scaling=cfg.scaling, split=cfg.split)
         for t in LOSS_TERMS:
             sums[t] += terms[t].item() * len(d)
         truth = torch.stack([d, c], 1)
-        psnr_sum += psnr(out.sources, truth).mean(1).sum().item()
-        psnr_proj_sum += psnr(mixture_consistency(out.sources, x, cfg.weight), truth).mean(1).sum().item()
+        for key, est in (("val_psnr", out.sources), ("val_psnr_projected", mixture_consistency(out.sources, x, cfg.weight)),
+                         ("val_psnr_split", ratio_split(out.sources, x, cfg.weight))):
+            psnr_sums[key] += psnr(est, truth).mean(1).sum().item()
     n = len(pairs)
-    return {t: v / n for t, v in sums.items()}, psnr_sum / n, psnr_proj_sum / n
+    return {t: v / n for t, v in sums.items()}, {k: v / n for k, v in psnr_sums.items()}
 
 
 class ImageTask(TrainingTask):
@@ -108,7 +111,7 @@ class ImageTask(TrainingTask):
 
     name = "image"
     loss_terms = LOSS_TERMS
-    figures = ("val_psnr", "val_psnr_projected")
+    figures = ("val_psnr", "val_psnr_projected", "val_psnr_split")
 
     def __init__(self, config: TrainConfig, data_root: Path | None = None, download: bool = False,
                  preview_count: int = 4):
@@ -150,11 +153,10 @@ class ImageTask(TrainingTask):
         d, c, x, clean = batch
         out = model(x, cfg.weight, generator=noise)
         return separation_loss(out, d, c, clean, beta, cfg.free_bits, inputs=x, weight=cfg.weight,
-                               consistency=cfg.consistency, scaling=cfg.scaling)
+                               consistency=cfg.consistency, scaling=cfg.scaling, split=cfg.split)
 
     def validate(self, model: SeparationVAE, device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
-        terms, val_psnr, projected = evaluate_losses(model, self.val_pairs, self.config, device)
-        return terms, {"val_psnr": val_psnr, "val_psnr_projected": projected}
+        return evaluate_losses(model, self.val_pairs, self.config, device)
 
     def score(self, val_terms: dict[str, float], figures: dict[str, float]) -> float:
         return -val_terms["total"]
