@@ -15,7 +15,8 @@ from vae_core import LabError
 from vae_core.core.latents import ACTIVE_THRESHOLD, map_2d
 from vae_core.image.demo import CLASS_NAMES, test_pair_strips, tile, upscale
 from vae_core.image.inference import ImageSeparator
-from vae_core.image.latents import LatentSummary, decode, interpolate, summarize, traversal
+from vae_core.image.latents import (PLANE_SPAN, LatentSummary, decode, interpolate, plane, plane_dims, plane_values,
+                                    summarize, traversal)
 from vae_core.image.model import SOURCES, remix
 from vae_core.image.demo import GRID_COLUMNS
 from vae_core.image.task import PRESETS, TrainConfig
@@ -193,6 +194,72 @@ def map_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
         st.caption(f"Sliders start from test mixture {st.session_state.lx_picked} (click a point to choose another).")
 
 
+PLANE_TILES = 15  # decoded tiles per axis of the manifold figure
+PLANE_HOVER = 21  # hover points per axis of the plane chart, each with its decoded picture
+PLANE_PX = 420  # both panels' side in pixels, so the figure and the chart line up
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _plane_pictures(_sep: ImageSeparator, key: str, source: int, dims: tuple[int, int],
+                    z0: tuple[float, ...]) -> tuple[np.ndarray, list[str]]:
+    """The manifold figure ``(PLANE_TILES, PLANE_TILES)`` tiled into one picture, and the hover grid's pictures
+    (row-major, top row first) as PNG data URLs; cached per model, source, plane and fixed point."""
+    point = np.asarray(z0, dtype=np.float32).reshape(len(SOURCES), -1)
+    figure = tile(plane(_sep, source, dims, point, PLANE_TILES), pad=0)
+    hover = plane(_sep, source, dims, point, PLANE_HOVER)
+    return figure, [png_data_url(img, 3) for img in hover.reshape(-1, 28, 28)]
+
+
+def plane_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
+    """The latent plane of one decoder: what it draws over the plane, the test encodings on it, and a hover
+    that decodes any point of it (in the browser: every hover picture is drawn in advance)."""
+    source = bound("lx_plane_source", one_of([0, 1]), lambda: st.radio(
+        "Decoder", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_plane_source"))
+    dims = plane_dims(summary, source)
+    a, b = (f"z{d}" for d in dims)
+    point = current_point(sep)
+    others = sep.latent_dim > 2
+    figure, hover = _plane_pictures(sep, model_key(sep), source, dims, tuple(np.round(point.ravel(), 2)))
+    left, right = st.columns(2)
+    with left:
+        st.image(figure, clamp=True, width=PLANE_PX,
+                 caption=f"What the {SOURCES[source]} decoder draws at each point of the plane: {a} from −3 (left) "
+                         f"to 3 (right), {b} from −3 (bottom) to 3 (top)"
+                         + (", the other dimensions at the sliders' values." if others else "."))
+    values = plane_values(PLANE_HOVER)
+    ys, xs = np.meshgrid(values[::-1], values, indexing="ij")
+    grid = pd.DataFrame({a: xs.ravel(), b: ys.ravel(), "image": hover})
+    n = min(MAP_POINTS, len(summary.mu))
+    labels = summary.digit_labels if source == 0 else summary.clothing_labels
+    names = CLASS_NAMES[SOURCES[source]]
+    encodings = pd.DataFrame({a: summary.mu[:n, source, dims[0]], b: summary.mu[:n, source, dims[1]],
+                              "class": [names[c] for c in labels[:n]]})
+    scale = alt.Scale(domain=[-PLANE_SPAN, PLANE_SPAN])
+    pick = alt.selection_point(name="plane_pick", fields=[a, b], on="click")
+    hover_layer = (alt.Chart(grid).mark_square(size=260, opacity=0.02, color="grey")
+                   .encode(x=alt.X(a, scale=scale), y=alt.Y(b, scale=scale), tooltip=["image", a, b])
+                   .add_params(pick))
+    dots = (alt.Chart(encodings).mark_circle(size=18, opacity=0.75)
+            .encode(x=alt.X(a, scale=scale, title=f"{a} (latent mean)"), y=alt.Y(b, scale=scale, title=f"{b}"),
+                    color=alt.Color("class:N", sort=list(names), scale=alt.Scale(scheme="category10")),
+                    tooltip=["class"]))
+    chart = alt.layer(dots, hover_layer).properties(width=PLANE_PX, height=PLANE_PX, title=(
+        f"{n} test mixtures encoded on the {SOURCES[source]} plane; hover anywhere: what the decoder draws there"))
+
+    def picked() -> None:
+        points = st.session_state.get("lx_plane", {}).get("selection", {}).get("plane_pick", [])
+        if points:
+            moved = current_point(sep)
+            moved[source, dims[0]], moved[source, dims[1]] = points[0][a], points[0][b]
+            set_point(sep, moved)
+
+    with right:
+        st.altair_chart(chart, key="lx_plane", on_select=picked, selection_mode="plane_pick", width="content")
+    st.caption("Where the coloured encodings crowd, the decoder has learnt that class; between the clusters it "
+               "blends them, and far from them (beyond about ±2) the prior puts little mass and the drawings blur. "
+               "Click a point of the plane to move the sliders there.")
+
+
 def kl_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
     fig = go.Figure()
     for s, color in ((0, "#1f77b4"), (1, "#ff7f0e")):
@@ -221,12 +288,14 @@ def latent_explorer_ui(sep: ImageSeparator) -> None:
         set_point(sep, st.session_state.pop("lx_z", summary.mu[0]))
     start_ui(sep, summary)
     scrub_ui(sep, summary)
-    tabs = st.tabs(["Latent map", "KL per dimension", "Interpolation"])
+    tabs = st.tabs(["Latent plane", "Latent map", "KL per dimension", "Interpolation"])
     with tabs[0]:
-        map_ui(sep, summary)
+        plane_ui(sep, summary)
     with tabs[1]:
-        kl_ui(sep, summary)
+        map_ui(sep, summary)
     with tabs[2]:
+        kl_ui(sep, summary)
+    with tabs[3]:
         interpolation_ui(sep, summary)
 
 

@@ -101,4 +101,36 @@ def interpolate(separator: ImageSeparator, z_a: np.ndarray, z_b: np.ndarray, ste
     return decode(separator, (1 - t) * np.asarray(z_a, np.float32) + t * np.asarray(z_b, np.float32))
 
 
-__all__ = ["LatentSummary", "SOURCES", "collapse_report", "decode", "interpolate", "summarize", "traversal"]
+PLANE_SPAN = 3.0
+"""The latent plane spans ``[-3, 3]`` on both axes: 99.7 % of the N(0, I) prior's mass on each axis."""
+
+
+def plane_dims(summary: LatentSummary, source: int) -> tuple[int, int]:
+    """The two dimensions of one latent that its plane shows: the two with the most KL (a 2-D latent's own
+    axes, in order)."""
+    order = summary.order(source)
+    first, second = (int(order[0]), int(order[1])) if len(order) > 1 else (0, 0)
+    return (first, second) if first < second else (second, first)
+
+
+def plane_values(n: int, span: float = PLANE_SPAN) -> np.ndarray:
+    """The ``n`` evenly spaced values along each axis of the plane, ``-span`` to ``span``."""
+    return np.linspace(-span, span, n, dtype=np.float32)
+
+
+def plane(separator: ImageSeparator, source: int, dims: tuple[int, int], z0: np.ndarray, n: int = 15,
+          span: float = PLANE_SPAN) -> np.ndarray:
+    """The classic manifold figure (Kingma & Welling 2014, fig. 4): what one decoder draws over a grid of its
+    latent plane. ``dims`` are the two dimensions varied over ``[-span, span]``; any others stay at ``z0``
+    ``(2, latent_dim)``. Returns ``(n, n, 28, 28)``: row ``i`` has the second dimension at its ``i``-th value
+    from the top (largest first, as a plot's y axis), column ``j`` the first dimension's ``j``-th value."""
+    values = plane_values(n, span)
+    grid = np.repeat(np.asarray(z0, dtype=np.float32)[None], n * n, 0)
+    ys, xs = np.meshgrid(values[::-1], values, indexing="ij")
+    grid[:, source, dims[0]] = xs.ravel()
+    grid[:, source, dims[1]] = ys.ravel()
+    return decode(separator, grid)[:, source].reshape(n, n, 28, 28)
+
+
+__all__ = ["LatentSummary", "PLANE_SPAN", "SOURCES", "collapse_report", "decode", "interpolate", "plane",
+           "plane_dims", "plane_values", "summarize", "traversal"]

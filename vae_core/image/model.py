@@ -91,8 +91,10 @@ def ratio_split(sources: torch.Tensor, mixture: torch.Tensor, weight: float = 0.
 CONSISTENCY = {"split": ratio_split, "project": mixture_consistency}
 """The ways to make separated sources agree with their mixture, by the name the CLI, page and metrics use."""
 
-REFINE_STEPS = 10
-"""The app's and the benchmark's default number of latent refinement steps (chosen on the validation images)."""
+REFINE_STEPS = 5
+"""The app's and the benchmark's default number of latent refinement steps: +1.1 dB on the validation images, and a
+click on the image page still answers within 50 ms with the browser on the same two cores (10 steps: +1.3 dB, up
+to 100 ms; README, "What moved the image score")."""
 
 
 def refine_latents(model: SeparationVAE, mixture: torch.Tensor, z: torch.Tensor, weight: float = 0.5,
