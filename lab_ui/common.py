@@ -41,6 +41,19 @@ def load_separator(info: CheckpointInfo) -> Separator:
     return _load_separator(str(info.path), (info.path / SIDECAR).stat().st_mtime)
 
 
+def prior_separator(task: str, chosen: Separator) -> Separator | None:
+    """The task's ``prior_checkpoint`` (a model whose prior samples look like the data), loaded, where it is
+    shipped and differs from ``chosen``; ``None`` otherwise."""
+    name = get_task(task).prior_checkpoint
+    if name is None or name == chosen.name:
+        return None
+    info = next((c for c in list_checkpoints(task) if c.name == name and c.origin == "shipped"), None)
+    try:
+        return load_separator(info) if info else None
+    except LabError:
+        return None
+
+
 def run_status(info: CheckpointInfo) -> str | None:
     """The status of the training job that wrote a user checkpoint (running, done, stopped…), if it was a job."""
     try:
@@ -65,9 +78,10 @@ def picker_label(info: CheckpointInfo, who: str) -> str:
     return info.label
 
 
-def checkpoint_picker_ui(task: str, key: str | None = None) -> CheckpointInfo | None:
+def checkpoint_picker_ui(task: str, key: str | None = None, default: str | None = None) -> CheckpointInfo | None:
     """Sidebar picker over shipped and user checkpoints of ``task`` (the student's own runs first, with their
-    status); the choice is kept per session (under ``key``, by default the task's own) and in the URL."""
+    status); the choice is kept per session (under ``key``, by default the task's own) and in the URL. It starts
+    on ``default`` (by default the task's ``default_checkpoint``)."""
     key = key or checkpoint_key(task)
     who = student()
     infos = picker_order(list_checkpoints(task), who)
@@ -90,7 +104,7 @@ def checkpoint_picker_ui(task: str, key: str | None = None) -> CheckpointInfo | 
     if st.session_state.get(select_key) not in labels:
         st.session_state.pop(select_key, None)  # its run was renamed (a status changed) or removed
     index = names.index(remembered) if remembered in names else next(
-        (i for i, c in enumerate(infos) if c.name == get_task(task).default_checkpoint), 0)
+        (i for i, c in enumerate(infos) if c.name == (default or get_task(task).default_checkpoint)), 0)
     label = st.sidebar.selectbox("Checkpoint", labels, index=index, key=select_key,
                                  help="Your own runs first, then the shipped models and other students' runs.")
     info = infos[labels.index(label)]

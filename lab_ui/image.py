@@ -228,7 +228,7 @@ def plane_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
                          + (", the other dimensions at the sliders' values." if others else "."))
     values = plane_values(PLANE_HOVER)
     ys, xs = np.meshgrid(values[::-1], values, indexing="ij")
-    grid = pd.DataFrame({a: xs.ravel(), b: ys.ravel(), "image": hover})
+    grid = pd.DataFrame({a: xs.ravel().astype(float).round(2), b: ys.ravel().astype(float).round(2), "image": hover})
     n = min(MAP_POINTS, len(summary.mu))
     labels = summary.digit_labels if source == 0 else summary.clothing_labels
     names = CLASS_NAMES[SOURCES[source]]
@@ -243,8 +243,8 @@ def plane_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
             .encode(x=alt.X(a, scale=scale, title=f"{a} (latent mean)"), y=alt.Y(b, scale=scale, title=f"{b}"),
                     color=alt.Color("class:N", sort=list(names), scale=alt.Scale(scheme="category10")),
                     tooltip=["class"]))
-    chart = alt.layer(dots, hover_layer).properties(width=PLANE_PX, height=PLANE_PX, title=(
-        f"{n} test mixtures encoded on the {SOURCES[source]} plane; hover anywhere: what the decoder draws there"))
+    chart = alt.layer(dots, hover_layer).properties(width=PLANE_PX + 80, height=PLANE_PX, title=alt.TitleParams(
+        f"{n} test mixtures on the {SOURCES[source]} plane", subtitle="hover: what the decoder draws there"))
 
     def picked() -> None:
         points = st.session_state.get("lx_plane", {}).get("selection", {}).get("plane_pick", [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui
+from lab_ui.common import checkpoint_picker_ui, image_scale, load_separator_ui, prior_separator
 from lab_ui.state import boolean, bound, counter, float_in, forget, int_in, one_of, remember, restore
 from vae_core import LabError
 from vae_core.image.demo import CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid, load_test_images, prior_samples, separate_pair, tile, upscale
@@ -159,10 +159,29 @@ def stored_metrics_ui(sep: ImageSeparator) -> None:
     st.caption(f"{m['n']} official test mixtures, w = {m['weight']}, pair seed {m['pair_seed']}.")
 
 
+def _test_psnr(sep: ImageSeparator) -> str:
+    scores = sep.meta.get("test_metrics", {}).get("refined_split")
+    return f"{scores['psnr_mean']:.1f} dB" if scores else "an unmeasured PSNR"
+
+
 def prior_ui(sep: ImageSeparator) -> None:
+    """Decode z ~ N(0, I), by default with the model whose prior samples look like digits and clothes."""
+    other = prior_separator("image", sep)
+    if other is not None:
+        choices = {"prior": f"{other.name} (2-D latents: samples look like the data)",
+                   "chosen": f"{sep.name} (the checkpoint above)"}
+        which = bound("prior_model", one_of(choices), lambda: st.radio(
+            "Sample with", list(choices), format_func=choices.get, horizontal=True, key="prior_model"))
+        st.caption(
+            f"The trade-off: {other.name} has two latent dimensions per source, which the prior fills, so "
+            f"almost every z ~ N(0, I) decodes to a digit or a clothing item; but two numbers "
+            f"cannot hold a whole image, and it separates at {_test_psnr(other)}. {sep.name} separates at "
+            f"{_test_psnr(sep)} with {sep.latent_dim} dimensions and a small β, and most of its prior space, which "
+            f"no training image was encoded near, decodes to scribbles.")
+        sep = other if which == "prior" else sep
     samples = prior_samples(sep, 10, counter("prior_seed", st.button("Sample again", key="prior_new")))
     st.image(tile(samples, scale=3), clamp=True,
-             caption="Top row: digit decoder on z ~ N(0, I). Bottom row: clothing decoder on z ~ N(0, I).")
+             caption=f"{sep.name}. Top row: digit decoder on z ~ N(0, I). Bottom row: clothing decoder on z ~ N(0, I).")
 
 
 VIEWS = ["One mixture", "Batch"]

@@ -19,6 +19,10 @@ explorable = [name for name, spec in tasks().items() if spec.page_widgets]
 with st.sidebar:
     task = bound("lx_task", one_of(explorable), lambda: st.radio(
         "Model", explorable, horizontal=True, key="lx_task", format_func=lambda name: get_task(name).title))
-sep = load_separator_ui(checkpoint_picker_ui(task))
+# Its own choice, starting on the model whose latent the prior fills (the image task's 2-D plane): the separation
+# pages keep theirs.
+spec = get_task(task)
+sep = load_separator_ui(checkpoint_picker_ui(task, key=f"explorer_{task}",
+                                             default=spec.prior_checkpoint or spec.default_checkpoint))
 if sep is not None:
     importlib.import_module(get_task(sep.task).page_widgets).latent_explorer_ui(sep)

@@ -32,6 +32,7 @@ IMAGE = register(TaskSpec(
     format_metrics=lambda sep, m: f"{sep.name}\n" + format_image_metrics(m),
     eval_options=("weight", "noise", "pair_seed"), add_cli=image_cli.add_cli, data=image_cli.data,
     summary=image_cli.summary, default_run_name=image_cli.default_run_name, page_widgets="lab_ui.image", default_checkpoint="image-conv",
+    prior_checkpoint="image-mlp-z2",  # a 2-D latent per source: the latent plane, and prior samples that look right
     job_eval_limit=("VAE_JOB_EVAL_LIMIT", 0),  # the app scores on all 10,000 test mixtures, like the CLI
     benches={**image_cli.BENCHES, "latent_move": image_latent_move},
 ))

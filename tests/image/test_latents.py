@@ -79,3 +79,34 @@ def test_summary_of_real_test_mixtures(separator):
     assert s.mu.shape == (300, 2, 6) and s.kl.shape == (2, 6) and s.active.dtype == bool
     assert set(np.unique(s.digit_labels)) <= set(range(10))
     assert list(s.order(0)) == list(np.argsort(-s.kl[0], kind="stable"))
+
+
+def test_the_latent_plane_is_the_decoded_grid_with_y_up(separator):
+    """``plane`` decodes an n x n grid of one source's plane: row i, column j is the decoder at (x_j, y_i) with y
+    from the top (largest first) and the other source's latent untouched."""
+    from vae_core.image.latents import plane, plane_values
+
+    z0 = np.random.default_rng(0).standard_normal((2, separator.latent_dim)).astype(np.float32)
+    grid = plane(separator, 1, (0, 2), z0, n=5)
+    assert grid.shape == (5, 5, 28, 28)
+    values = plane_values(5)
+    z = z0.copy()
+    z[1, 0], z[1, 2] = values[3], values[::-1][1]  # column 3, row 1
+    np.testing.assert_allclose(grid[1, 3], decode(separator, z)[1], atol=1e-6)
+    # The pictures change along each axis.
+    assert np.abs(grid[:, 0] - grid[:, -1]).mean() > 1e-3 and np.abs(grid[0] - grid[-1]).mean() > 1e-3
+
+
+def test_the_shipped_two_dimensional_model_fills_its_plane(data_dir):
+    """image-mlp-z2: both dimensions of each latent carry information, so its plane is the whole picture, and its
+    drawings differ across the plane (a collapsed decoder would draw one image everywhere)."""
+    from vae_core import load_checkpoint
+    from vae_core.image.latents import plane, plane_dims
+
+    sep = load_checkpoint("image-mlp-z2")
+    summary = summarize(sep, n=500)
+    assert sep.latent_dim == 2 and summary.active.all() and (summary.kl > 1.0).all()
+    for source in (0, 1):
+        assert plane_dims(summary, source) == (0, 1)
+        grid = plane(sep, source, (0, 1), np.zeros((2, 2), np.float32), n=7)
+        assert grid.reshape(49, -1).std(0).mean() > 0.1

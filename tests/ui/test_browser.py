@@ -255,7 +255,8 @@ def test_latent_map_hover_shows_the_picture_and_click_starts_there(browser, stre
     base, log_path, _ = streamlit_server
     page = _open(browser, base, "latent-explorer", "Latent explorer")
     try:
-        chart = page.locator('[data-testid="stVegaLiteChart"]')
+        page.get_by_role("tab", name="Latent map").click()
+        chart = page.locator('[data-testid="stVegaLiteChart"]').last
         expect(chart).to_be_visible()
         chart.scroll_into_view_if_needed()
         page.wait_for_timeout(1000)
@@ -267,6 +268,37 @@ def test_latent_map_hover_shows_the_picture_and_click_starts_there(browser, stre
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     finally:
         page.close()
+
+
+def test_latent_plane_hover_decodes_at_once_and_a_click_moves_the_sliders(browser, streamlit_server):
+    """The explorer opens on the 2-D model's plane: hovering shows what the decoder draws under the pointer (every
+    picture is in the page already), and a click moves that decoder's two sliders to the point."""
+    from playwright.sync_api import expect
+
+    base, log_path, _ = streamlit_server
+    page = _open(browser, base, "latent-explorer", "Latent explorer")
+    try:
+        expect(page.get_by_text("draws at each point of the plane")).to_be_visible()
+        chart = page.locator('[data-testid="stVegaLiteChart"]').first
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        found = _hover_until_picture(page, chart, 24)
+        assert found, "no tooltip with a decoded picture appeared over the latent plane"
+        assert 'src="data:image/png;base64,' in found[2] and "z0" in found[2] and "z1" in found[2]
+        values = page.locator('[data-testid="stSliderThumbValue"]')
+        before = values.all_inner_texts()
+        page.mouse.click(found[0], found[1])
+        for _ in range(50):
+            page.wait_for_timeout(200)
+            after = values.all_inner_texts()
+            if after != before:
+                break
+        assert after != before, "a click on the plane did not move the sliders"
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        _screenshot(page, "latent-plane.png")
+    finally:
+        page.close()
+    assert "Traceback" not in log_path.read_text(errors="replace")
 
 
 def test_effects_map_hover_shows_a_spectrogram_and_click_plays_the_segment(browser, streamlit_server):

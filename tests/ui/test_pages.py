@@ -242,13 +242,16 @@ def test_image_page_without_datasets(tmp_path, monkeypatch):
             assert len(at.error) == 1
             message = at.error[0].value
             assert "t10k-images-idx3-ubyte.gz" in message and str(tmp_path) in message
-            assert not at.radio and not at.metric
+            assert [r.key for r in at.radio] == ["prior_model"] and not at.metric  # only the prior's controls
             (expander,) = at.expander
             assert expander.label == "Generate from the prior"
             first = prior_image(at)
             at.button(key="prior_new").click().run()
             assert not at.exception, [e.value for e in at.exception]
             assert prior_image(at) != first
+            # The checkpoint above draws its own samples on request.
+            at.radio(key="prior_model").set_value("chosen").run()
+            assert prior_image(at) not in (first, None) and not at.exception
     finally:
         clear_app_caches()  # later tests load the real test sets again
 

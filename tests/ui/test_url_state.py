@@ -81,7 +81,7 @@ def test_image_page_refuses_tampered_values(image_checkpoint):  # noqa: F811
 
 def test_latent_explorer_round_trip_keeps_the_latent_point(image_checkpoint):  # noqa: F811
     page = "pages/latent-explorer.py"
-    at = open_page(page, {"who": "ada"})
+    at = open_page(page, {"who": "ada", "checkpoint": image_checkpoint.name})
     at.button(key="lx_prior").click().run()
     at.slider(key="lx_trav_span").set_value(2.0).run()
     at.number_input(key="lx_interp_b").set_value(7).run()

@@ -38,6 +38,9 @@ class TaskSpec:
     - ``default_run_name``: ``(config) -> str``.
     - ``page_widgets``: the dotted name of the ``lab_ui`` module with this task's page widgets.
     - ``default_checkpoint``: the shipped checkpoint the app's pickers start on.
+    - ``prior_checkpoint``: a shipped checkpoint whose samples from the prior look like the data (a small latent
+      the prior fills), where the default one separates better but samples worse; the Latent explorer starts on it
+      and pages draw their prior samples with it.
     - ``job_eval_limit``: (environment variable, default) limiting how much test data a finished app run is
       scored on (0: all).
     - ``plugin``: for a task registered outside ``vae_core.tasks``, the dotted name of a module that registers
@@ -61,6 +64,7 @@ class TaskSpec:
     page_widgets: str | None = None
     job_eval_limit: tuple[str, int] | None = None
     default_checkpoint: str | None = None
+    prior_checkpoint: str | None = None
     plugin: str | None = None
     benches: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
