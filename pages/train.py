@@ -93,6 +93,10 @@ def job_view(job_id: str, was_active: bool) -> None:
                               f"test data… {job.elapsed_s:.0f} s elapsed")
     elif job.status == "running" and job.phase in ("starting", "loading"):
         st.progress(0.0, text=f"Starting a training process and loading the data… {job.elapsed_s:.0f} s")
+    elif job.status == "running" and job.phase == "paused":
+        st.progress(min(1.0, job.progress), text=f"Paused at epoch {job.epoch:.1f} of {epochs} · "
+                                                 f"{job.elapsed_s:.0f} s since it started · "
+                                                 "Resume or Step one epoch to go on")
     elif job.status == "running":
         st.progress(min(1.0, job.progress), text=f"{job.progress:.0%} · epoch {job.epoch:.1f} of {epochs} · "
                                                  f"{job.elapsed_s:.0f} s elapsed · ETA {_eta(job.eta_s)}")
@@ -100,6 +104,8 @@ def job_view(job_id: str, was_active: bool) -> None:
         if st.button("Stop", key=f"stop_{job_id}", help="Ends the run and keeps the best model so far."):
             runner.stop(job_id)
             st.rerun()  # not scope="fragment": that raises when the click is handled by a full run (AppTest)
+        if job.status == "running" and job.phase in ("training", "paused"):
+            live_controls_ui(job)
     elif job.status == "done":
         st.success(f"{_finished_text(job)}. The run is saved as **{job.name}** and appears in every page's "
                    "checkpoint picker.")
@@ -113,6 +119,52 @@ def job_view(job_id: str, was_active: bool) -> None:
         st.image(widgets(job.task).preview_picture(preview), clamp=True)
     if job.status not in ACTIVE:
         download_ui(job)
+
+
+def live_controls_ui(job: JobState) -> None:
+    """Pause, resume, one more epoch, and a new β or learning rate while the run goes; each change is marked on
+    the curves. Pausing changes no numbers: the same steps run in the same order afterwards."""
+    runner = job_runner()
+
+    def send(do: str, **values: float) -> None:
+        try:
+            runner.control(job.id, do, **values)
+        except LabError as exc:
+            st.session_state[f"control_error_{job.id}"] = str(exc)
+
+    paused = job.phase == "paused"
+    with st.container(horizontal=True):
+        if paused:
+            st.button("Resume", key=f"resume_{job.id}", icon=":material/play_arrow:", on_click=send, args=("resume",))
+            st.button("Step one epoch", key=f"step_{job.id}", icon=":material/skip_next:", on_click=send,
+                      args=("step",), help="Train to the end of this epoch, validate, and pause again.")
+        else:
+            st.button("Pause", key=f"pause_{job.id}", icon=":material/pause:", on_click=send, args=("pause",),
+                      help="Hold the run before its next step; nothing is lost, and resuming gives the same numbers.")
+    betas = job.history.get("beta") or [job.config.get("beta", 1.0)]
+    changed = [c for c in job.history.get("changes", []) if "beta" in c]
+    current_beta = changed[-1]["beta"] if changed else float(betas[-1])
+    lr_now = float(job.config.get("lr", LR_CHOICES[2]))
+    with st.expander("Change β or the learning rate while it trains"):
+        c1, c2 = st.columns(2)
+        c1.number_input("New β", 0.0, 1000.0, float(current_beta), key=f"new_beta_{job.id}",
+                               help="The weight of the KL term from the next step on (it replaces any KL warm-up).")
+        c2.select_slider("New learning rate", LR_CHOICES, value=min(LR_CHOICES, key=lambda v: abs(v - lr_now)),
+                              key=f"new_lr_{job.id}", format_func=lambda v: f"{v:g}",
+                              help="The cosine schedule goes on decaying from the new rate.")
+        with st.container(horizontal=True):
+            # The values are read when clicked: one typed just before the click is already in the session state.
+            st.button("Apply β", key=f"apply_beta_{job.id}", on_click=lambda: send(
+                "change", beta=float(st.session_state[f"new_beta_{job.id}"])))
+            st.button("Apply the learning rate", key=f"apply_lr_{job.id}", on_click=lambda: send(
+                "change", lr=float(st.session_state[f"new_lr_{job.id}"])))
+        st.caption("Each change is drawn on the loss curves as a dotted line where it took effect.")
+    error = st.session_state.pop(f"control_error_{job.id}", None)
+    if error:
+        st.error(error)
+
+
+LR_CHOICES = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
 
 
 def curves_view(job_id: str) -> None:

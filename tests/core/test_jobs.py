@@ -174,6 +174,40 @@ def test_stop_ends_training_soon_and_keeps_the_best_model(runner):
     assert job_id not in runner._live  # its worker process has ended
 
 
+def test_a_running_job_pauses_steps_an_epoch_changes_beta_and_resumes(runner):
+    """The page's live controls through a real worker process: pause (the phase says so and no step runs), one
+    more epoch (it runs to the end of the epoch and pauses again), a new β (recorded in the history at once), then
+    resume to the end; bad values and finished runs are refused in one sentence."""
+    job_id = runner.submit(long_config(epochs=4))
+    wait_until(lambda: runner.get(job_id).epoch >= 0.3, what="some steps")
+    runner.control(job_id, "pause")
+    wait_until(lambda: runner.get(job_id).phase == "paused", what="the pause")
+    held = runner.get(job_id).epoch
+    time.sleep(1.0)
+    assert runner.get(job_id).epoch == held and runner.get(job_id).status == "running"
+
+    runner.control(job_id, "change", beta=3.0)
+    runner.control(job_id, "step")
+    wait_until(lambda: runner.get(job_id).phase == "paused" and runner.get(job_id).epoch > held, what="one epoch")
+    stepped = runner.get(job_id)
+    assert stepped.epoch == pytest.approx(float(len(stepped.history["epoch"])))  # it stopped at the epoch's end
+    (change,) = stepped.history["changes"]
+    assert change["beta"] == 3.0 and change["epoch"] == pytest.approx(held, abs=0.05)
+
+    with pytest.raises(LabError, match="β must be"):
+        runner.control(job_id, "change", beta=-1.0)
+    with pytest.raises(LabError, match="learning rate"):
+        runner.control(job_id, "change", lr=5.0)
+    with pytest.raises(LabError, match="Unknown run control"):
+        runner.control(job_id, "rewind")
+    runner.control(job_id, "resume")
+    final = runner.wait(job_id, timeout=WAIT_S)
+    assert final.status == "done" and final.history["epoch"] == [1, 2, 3, 4]
+    assert final.history["beta"][-1] == 3.0 and final.history["changes"] == [change]
+    with pytest.raises(LabError, match="Only a running job"):
+        runner.control(job_id, "pause")
+
+
 def test_cancelling_a_queued_job(runner):
     first = runner.submit(long_config())
     second = runner.submit(tiny())

@@ -351,6 +351,42 @@ def test_train_page_shows_a_running_job_and_stops_it(train_runs):
     assert not at.get("progress") and not [b for b in at.button if b.key == f"stop_{job_id}"]
 
 
+def test_train_page_pauses_steps_changes_beta_and_resumes_a_run(train_runs):
+    """The live controls: Pause holds the run (the bar says so), Step one epoch runs to the epoch's end and pauses
+    again, Apply β marks the change on the curves, Resume lets it go on (a real worker process throughout)."""
+    import json as _json
+
+    runner, job_id = submit_job(**LONG_JOB)
+    wait_for(lambda: runner.get(job_id).phase == "training", "the first steps")
+    at = run_page(TRAIN_PAGE, who=WHO)
+    at.button(key=f"pause_{job_id}").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    wait_for(lambda: runner.get(job_id).phase == "paused", "the pause")
+    held = runner.get(job_id).epoch
+    at.run()
+    (bar,) = at.get("progress")
+    assert bar.text.startswith("Paused at epoch")
+    assert {b.key for b in at.button} >= {f"resume_{job_id}", f"step_{job_id}", f"stop_{job_id}"}
+
+    at.number_input(key=f"new_beta_{job_id}").set_value(4.0).run()
+    at.button(key=f"apply_beta_{job_id}").click().run()
+    at.button(key=f"step_{job_id}").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    wait_for(lambda: runner.get(job_id).phase == "paused" and runner.get(job_id).epoch > held, "one more epoch")
+    stepped = runner.get(job_id)
+    assert stepped.epoch == float(len(stepped.history["epoch"])) and stepped.history["changes"][0]["beta"] == 4.0
+    at.run()
+    figure = _json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert any(a.get("text") == "β → 4" for a in figure["layout"].get("annotations", []))
+
+    at.button(key=f"resume_{job_id}").click().run()
+    wait_for(lambda: runner.get(job_id).phase == "training" and runner.get(job_id).epoch > stepped.epoch, "resumed")
+    at.run()
+    assert {b.key for b in at.button} >= {f"pause_{job_id}", f"stop_{job_id}"}
+    runner.stop(job_id)
+    assert runner.wait(job_id, timeout=JOB_WAIT_S).history["beta"][-1] == 4.0
+
+
 def test_two_sessions_watch_a_run_in_its_own_process_and_one_stops_it(train_runs):
     import os
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import json
+import math
 import os
 import re
 import subprocess
@@ -46,6 +47,8 @@ from vae_core.core.registry import task_of_config
 JOB_FILE = "job.json"
 PREVIEW_FILE = "preview.npy"
 STOP_FILE = "STOP"
+CONTROL_FILE = "control.json"
+CONTROLS = ("pause", "resume", "step", "change")
 HEARTBEAT_FILE = "heartbeat"
 WORKER_LOG = "worker.log"
 STATUSES = ("queued", "running", "done", "stopped", "interrupted", "failed")
@@ -128,6 +131,11 @@ class JobRunner(abc.ABC):
     @abc.abstractmethod
     def stop(self, job_id: str) -> None:
         """Stop a running job (its best model so far is kept) or cancel a queued one."""
+
+    def control(self, job_id: str, do: str, beta: float | None = None, lr: float | None = None) -> None:
+        """Live control of a running job: ``pause``, ``resume``, ``step`` (run to the end of the epoch, then pause)
+        or ``change`` (a new β and/or learning rate). Raises :class:`LabError` where the job cannot take it."""
+        raise LabError(f"The {type(self).__name__} cannot pause or change a run while it trains.")
 
     @abc.abstractmethod
     def jobs(self, owner: str | None = None) -> list[JobState]:
@@ -339,6 +347,32 @@ class FolderJobRunner(JobRunner):
                     pass  # the folder is gone: the worker fails on its own
                 if job.phase == "starting" and self._live.get(job_id) is not None:  # not begun (a cluster queue)
                     self._cancel(self._live[job_id])
+
+    def control(self, job_id: str, do: str, beta: float | None = None, lr: float | None = None) -> None:
+        """Append the command to the run folder's ``control.json``, which its worker applies within a fifth of a
+        second (:mod:`vae_core.core.worker`); the values are checked here, so a refusal is one sentence now."""
+        if do not in CONTROLS:
+            raise LabError(f"Unknown run control {do!r}; use one of {', '.join(CONTROLS)}.")
+        if do == "change":
+            if beta is None and lr is None:
+                raise LabError("Give a new β or a new learning rate (or both) to change a run.")
+            if beta is not None and not (math.isfinite(beta) and 0 <= beta <= 1000):
+                raise LabError(f"β must be a number from 0 to 1000, not {beta}.")
+            if lr is not None and not (math.isfinite(lr) and 0 < lr <= 1):
+                raise LabError(f"The learning rate must be a number above 0 and at most 1, not {lr}.")
+        with self._lock:
+            if job_id not in self._jobs:
+                raise LabError(f"No training job with id {job_id!r}.")
+            job = self._refresh(job_id)
+            if job.status != "running":
+                raise LabError(f"Only a running job can be paused or changed; {job.name} is {job.status}.")
+            path = Path(job.folder) / CONTROL_FILE
+            try:
+                commands = json.loads(path.read_text())["commands"] if path.exists() else []
+            except (OSError, ValueError, KeyError):
+                commands = []
+            command = {"do": do, **({"beta": beta} if beta is not None else {}), **({"lr": lr} if lr is not None else {})}
+            atomic_write_json(path, {"commands": [*commands, command]})
 
     def jobs(self, owner: str | None = None) -> list[JobState]:
         with self._lock:

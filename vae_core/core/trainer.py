@@ -2,8 +2,9 @@
 
 The loop knows no task and no UI. A task plugs in through :class:`TrainingTask` (build the model, draw a batch,
 loss terms by name, a validation score and extra figures, a preview for the live view); the loop reports through
-a :class:`Callbacks` object (``on_step``, ``on_epoch``), stops early when its ``stop`` event is set or its time
-budget is spent, optionally validates a moving average of the weights (EMA), and keeps the best model by the
+a :class:`Callbacks` object (``on_step``, ``on_epoch``, ``on_change``), stops early when its ``stop`` event is set
+or its time budget is spent, can be paused, stepped an epoch at a time and have its β and learning rate changed
+while it runs (:class:`Control`; every change is recorded in the history), optionally validates a moving average of the weights (EMA), and keeps the best model by the
 task's validation score. With ``out_dir`` the best model is written every time it improves, so a run that is
 stopped or killed still leaves a complete checkpoint behind. A run is not resumed: started again with the same
 config and seed it gives the same numbers.
@@ -95,6 +96,84 @@ class Callbacks:
         """After each epoch: ``epoch``, ``train`` and ``val`` (term -> value), the task's own figures (e.g.
         ``val_psnr`` or ``val_nsdr_voice``), ``seconds``, ``improved``, ``model`` (the validated one) and
         ``history`` (the run's whole history so far, which the loop goes on appending to: copy what you keep)."""
+
+    def on_change(self, record: dict[str, Any]) -> None:
+        """When a :class:`Control` change takes effect: ``epoch`` (fractional), ``step`` and the new ``beta`` and/or
+        ``lr`` (the record also appended to ``history["changes"]``)."""
+
+    def on_pause(self, paused: bool) -> None:
+        """When the run pauses (``True``, called from the training thread before it waits) or goes on."""
+
+
+class Control:
+    """Live control of a run from another thread (the page's buttons, through the worker): pause, resume, run one
+    more epoch and pause again, and change β or the learning rate.
+
+    The training loop asks :meth:`before_step` before each optimiser step and :meth:`end_epoch` after each
+    validation. Pausing changes no numbers: the same steps run in the same order with the same random draws, and
+    the time spent paused counts neither towards the time budget nor in the recorded seconds.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._paused = False
+        self._step = False  # "one more epoch" asked while paused
+        self._until_epoch: int | None = None
+        self._pending: dict[str, float] = {}
+
+    @property
+    def paused(self) -> bool:
+        with self._cond:
+            return self._paused
+
+    def pause(self) -> None:
+        with self._cond:
+            self._paused, self._step, self._until_epoch = True, False, None
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused, self._step, self._until_epoch = False, False, None
+            self._cond.notify_all()
+
+    def step_epoch(self) -> None:
+        """Run to the end of the current epoch (a whole epoch when paused between two), then pause again."""
+        with self._cond:
+            self._paused, self._step = False, True
+            self._cond.notify_all()
+
+    def change(self, beta: float | None = None, lr: float | None = None) -> None:
+        """Set β (it replaces any KL annealing from then on) and/or the learning rate (the schedule goes on from the
+        new value) before the next step."""
+        for name, value in (("beta", beta), ("lr", lr)):
+            if value is not None and not (math.isfinite(value) and value >= 0 and (name == "beta" or value > 0)):
+                raise ConfigError(f"{name} must be a finite number {'>= 0' if name == 'beta' else '> 0'}, not {value}.")
+        with self._cond:
+            self._pending.update({k: float(v) for k, v in (("beta", beta), ("lr", lr)) if v is not None})
+            self._cond.notify_all()
+
+    def before_step(self, epoch: int, stop: threading.Event, on_pause: Any = None) -> tuple[dict[str, float], float]:
+        """Wait while paused (until resumed, stepped or ``stop`` is set); returns the changes to apply now and the
+        seconds spent waiting."""
+        waited = 0.0
+        with self._cond:
+            if self._paused and on_pause is not None:
+                on_pause(True)
+            while self._paused and not stop.is_set():
+                t = time.perf_counter()
+                self._cond.wait(0.2)
+                waited += time.perf_counter() - t
+            if waited and on_pause is not None:
+                on_pause(False)
+            if self._step:
+                self._step, self._until_epoch = False, epoch
+            changes, self._pending = self._pending, {}
+        return changes, waited
+
+    def end_epoch(self, epoch: int) -> None:
+        with self._cond:
+            if self._until_epoch is not None and epoch >= self._until_epoch:
+                self._paused, self._until_epoch = True, None
 
 
 @dataclass
@@ -199,9 +278,19 @@ def _report_step(callbacks: Callbacks, cfg: Any, terms: dict[str, torch.Tensor],
                        "kl": terms["kl"].item(), "beta": beta, "elapsed": elapsed, "model": model})
 
 
+def _set_lr(opt: torch.optim.Optimizer, sched: Any, lr: float) -> None:
+    """Make ``lr`` the current learning rate. PyTorch's cosine schedule steps by ratios of the current rate, so it
+    goes on decaying from the new one with the same shape (its base rate is scaled to match)."""
+    for k, group in enumerate(opt.param_groups):
+        factor = lr / group["lr"] if group["lr"] > 0 else 1.0
+        group["lr"] = lr
+        if sched is not None:
+            sched.base_lrs[k] *= factor
+
+
 def run_training(task: TrainingTask, callbacks: Callbacks | None = None, stop: threading.Event | None = None,
                  out_dir: Path | None = None, device: str | None = None,
-                 meta: dict[str, Any] | None = None) -> TrainResult:
+                 meta: dict[str, Any] | None = None, control: Control | None = None) -> TrainResult:
     """Train ``task``'s model; keep (and, with ``out_dir``, save) the model with the best validation score.
 
     ``meta`` is merged into the checkpoint sidecar (e.g. the command line that started the run). A partly done
@@ -210,6 +299,7 @@ def run_training(task: TrainingTask, callbacks: Callbacks | None = None, stop: t
     cfg = task.config
     callbacks = callbacks or Callbacks()
     stop = stop or threading.Event()
+    control = control or Control()
     dev = pick_device(device)
     g = torch.Generator().manual_seed(cfg.seed)  # batches, pairings and input noise
     with _GLOBAL_RNG_LOCK:
@@ -239,17 +329,27 @@ def run_training(task: TrainingTask, callbacks: Callbacks | None = None, stop: t
     t0 = time.perf_counter()
     stopped = False
     step = 0
+    beta_set: float | None = None  # β chosen while the run went (Control.change), in place of the config's
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         task.start_epoch(g)
         sums = {t: 0.0 for t in task.loss_terms}
         seen = done = 0
         for i in range(steps_per_epoch):
+            changes, waited = control.before_step(epoch, stop, callbacks.on_pause)
+            t0 += waited  # paused time is not training time
             if out_of_time(stop, cfg, t0):
                 stopped = True
                 break
+            if changes:
+                beta_set = changes.get("beta", beta_set)
+                if "lr" in changes:
+                    _set_lr(opt, sched, changes["lr"])
+                record = {"epoch": round(epoch - 1 + i / steps_per_epoch, 3), "step": step, **changes}
+                history.setdefault("changes", []).append(record)
+                callbacks.on_change(record)
             batch, n = task.batch(i, g, dev)
-            beta = annealed_beta(cfg, epoch, i, steps_per_epoch)
+            beta = annealed_beta(cfg, epoch, i, steps_per_epoch) if beta_set is None else beta_set
             terms = task.loss(model, batch, beta, noise)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
@@ -288,6 +388,7 @@ def run_training(task: TrainingTask, callbacks: Callbacks | None = None, stop: t
                             "train": {t: history["train"][t][-1] for t in task.loss_terms}, "val": val_terms,
                             **figures, "seconds": history["seconds"][-1], "improved": improved, "model": kept,
                             "history": history})
+        control.end_epoch(epoch)
         if stopped:
             break
     if best_state is not None:
@@ -301,9 +402,9 @@ def run_training(task: TrainingTask, callbacks: Callbacks | None = None, stop: t
 
 def train(config: Any, callbacks: Callbacks | None = None, stop: threading.Event | None = None,
           out_dir: Path | None = None, data_root: Path | None = None, device: str | None = None,
-          meta: dict[str, Any] | None = None, download: bool = False) -> TrainResult:
+          meta: dict[str, Any] | None = None, download: bool = False, control: Control | None = None) -> TrainResult:
     """Train the task whose training config ``config`` is (validated first; its data loaded, downloaded if
     ``download``)."""
     config.validate()
     task = task_of_config(config).make_task(config, data_root, download)
-    return run_training(task, callbacks, stop, out_dir, device, meta)
+    return run_training(task, callbacks, stop, out_dir, device, meta, control)

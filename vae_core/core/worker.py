@@ -7,7 +7,10 @@ The run folder is the only channel between the worker and the server that watche
 - ``preview.npy``: the task's live picture of the model (``TrainingTask.preview``), about once a second;
 - ``heartbeat``: touched every second while the worker lives, so that a server that restarts can tell a live
   worker from a dead one;
-- ``STOP``: created by the server to stop the run; the worker sees it within a fifth of a second.
+- ``STOP``: created by the server to stop the run; the worker sees it within a fifth of a second;
+- ``control.json``: the server's live commands, in order (pause, resume, one more epoch, a new β or learning
+  rate; :meth:`vae_core.core.jobs.FolderJobRunner.control`); the worker applies each new one within a fifth of a
+  second and marks a paused run's phase ``paused``.
 
 Nothing here knows the web app: ``python -m vae_core.core.worker RUN_FOLDER`` runs a job left by any runner.
 """
@@ -34,9 +37,9 @@ from vae_core.core.cli import main as cli_main
 from vae_core.core.store import atomic_write_bytes, atomic_write_json, update_sidecar
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
-from vae_core.core.jobs import HEARTBEAT_FILE, JOB_FILE, PREVIEW_FILE, STOP_FILE, JobState
+from vae_core.core.jobs import CONTROL_FILE, HEARTBEAT_FILE, JOB_FILE, PREVIEW_FILE, STOP_FILE, JobState
 from vae_core.core.registry import get_task
-from vae_core.core.trainer import Callbacks, TrainingTask, run_training
+from vae_core.core.trainer import Callbacks, Control, TrainingTask, run_training
 
 _MAX_CURVE_POINTS = 600  # live step curve kept per job (decimated), enough for a smooth plot
 _WRITE_EVERY_S = 0.5  # job.json while steps run
@@ -50,17 +53,41 @@ def read_job(folder: Path) -> JobState:
 
 
 class _Watcher(threading.Thread):
-    """Sets ``stop`` when the server asks (the STOP file) and touches the heartbeat file while the worker lives."""
+    """Sets ``stop`` when the server asks (the STOP file), passes the server's live commands (``control.json``) to
+    the run's :class:`Control`, and touches the heartbeat file while the worker lives."""
 
-    def __init__(self, folder: Path, stop: threading.Event):
+    def __init__(self, folder: Path, stop: threading.Event, control: Control | None = None):
         super().__init__(name="job-watcher", daemon=True)
         self.folder, self.stop, self.done = folder, stop, threading.Event()
+        self.control = control or Control()
+        self.applied = 0  # commands of control.json already applied
+
+    def apply_commands(self) -> None:
+        try:
+            commands = json.loads((self.folder / CONTROL_FILE).read_text())["commands"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # none yet (or a half-written file cannot happen: the server writes it atomically)
+        for command in commands[self.applied:]:
+            self.applied += 1
+            do = command.get("do")
+            try:
+                if do == "pause":
+                    self.control.pause()
+                elif do == "resume":
+                    self.control.resume()
+                elif do == "step":
+                    self.control.step_epoch()
+                elif do == "change":
+                    self.control.change(beta=command.get("beta"), lr=command.get("lr"))
+            except LabError:
+                pass  # the server checked the values; a hand-edited file cannot stop the run
 
     def run(self) -> None:
         beat = 0.0
         while not self.done.wait(0.2):
             if (self.folder / STOP_FILE).exists():
                 self.stop.set()
+            self.apply_commands()
             now = time.time()
             if now - beat >= 1.0:
                 beat = now
@@ -116,6 +143,14 @@ class _JobWriter(Callbacks):
         self.job.history = copy.deepcopy(record["history"])  # a snapshot: the loop goes on appending
         self.write()
 
+    def on_change(self, record: dict[str, Any]) -> None:
+        self.job.history = {**self.job.history, "changes": [*self.job.history.get("changes", []), record]}
+        self.write()
+
+    def on_pause(self, paused: bool) -> None:
+        self.job.phase, self.job.eta_s = ("paused", None) if paused else ("training", self.job.eta_s)
+        self.write()
+
 
 def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState:
     """Run the job whose ``job.json`` is in ``folder`` to its end; returns its final state (also written there).
@@ -127,7 +162,8 @@ def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState
     stop = stop or threading.Event()
     job = read_job(folder)
     writer = _JobWriter(job, folder)
-    watcher = _Watcher(folder, stop)
+    control = Control()
+    watcher = _Watcher(folder, stop, control)
     watcher.start()
     job.status, job.pid, job.phase = "running", os.getpid(), "loading"
     job.started = job.started or time.time()  # set by the runner when it launched this worker
@@ -143,7 +179,7 @@ def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState
         writer.task = task
         job.timings["loading_s"] = round(time.perf_counter() - t0, 2)
         meta = {"name": job.name, "origin": "app", "job_id": job.id, "owner": job.owner}
-        result = run_training(task, writer, stop, out_dir=folder, meta=meta)
+        result = run_training(task, writer, stop, out_dir=folder, meta=meta, control=control)
         job.timings["training_s"] = round(result.seconds, 2)
         # A stop is honoured at once: scoring takes long (`vae_core eval` can score the run later).
         if job.has_checkpoint and not stop.is_set():
