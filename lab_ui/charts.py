@@ -32,8 +32,8 @@ def loss_curves_figure(steps: dict[str, list[float]], history: dict[str, Any], l
     for change in (history or {}).get("changes", []):  # live changes (Train page): where each took effect
         what = ", ".join(f"{'β' if k == 'beta' else 'lr'} → {change[k]:g}" for k in ("beta", "lr") if k in change)
         for col in (1, 2):
-            fig.add_vline(x=change["epoch"], line=dict(color="#555", dash="dot", width=1), row=1, col=col,
-                          annotation_text=what if col == 1 else None, annotation_position="top left")
+            label = dict(annotation_text=what, annotation_position="top left") if col == 1 else {}
+            fig.add_vline(x=change["epoch"], line=dict(color="#555", dash="dot", width=1), row=1, col=col, **label)
     fig.update_xaxes(title_text="epoch")
     if log_y:
         fig.update_yaxes(type="log")
