@@ -15,6 +15,7 @@ from vae_core.audio.demo import (ClipResult, separate_clip, separate_recording, 
                                  spectrogram_db, test_clips)
 from vae_core.core.audio_io import MAX_SECONDS, AudioInputError, read_audio, wav_bytes
 from vae_core.audio.inference import ONE_PASS_OVERLAP, ONE_PASS_SPEEDS
+from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
 
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
@@ -154,9 +155,7 @@ def upload_ui(separator, setting: tuple[tuple[float, ...], int]) -> None:
 
 def main() -> None:
     st.title("Audio separation")
-    st.markdown("A convolutional VAE on spectrogram patches gives the voice and the accompaniment a latent each; "
-                "each decoder draws its source's spectrogram from its own latent alone, and the two drawings become "
-                "soft masks on the mixture, so the voice and the accompaniment always add up to what you hear.")
+    concept_ui("audio-separation")
     info = checkpoint_picker_ui("audio")
     separator = load_separator_ui(info)
     if separator is None:

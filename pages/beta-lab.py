@@ -12,6 +12,7 @@ from vae_core import LabError
 from vae_core.core.store import CheckpointInfo
 from vae_core.image.demo import raw_reconstructions, tile
 from vae_core.image.sweep import collapse_row, comparable_runs, run_beta, run_collapse, run_label, run_latent
+from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
 
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
@@ -100,9 +101,7 @@ def collapse_ui(runs: list[CheckpointInfo]) -> None:
 
 
 st.title("β lab")
-st.markdown("Runs that differ only in β (and latent size): with β = 0 the reconstructions are sharp but the latent "
-            "is unregularised; as β grows the KL shrinks, units switch off, and at large β every input decodes to "
-            "the same average image.")
+concept_ui("beta-lab")
 runs = runs_ui()
 if not runs:
     st.info("No runs to compare yet: train some on the Train page, or run `python -m vae_core sweep image`.")

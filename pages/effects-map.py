@@ -11,6 +11,7 @@ import streamlit as st
 from lab_ui.charts import png_data_url
 from lab_ui.common import checkpoint_picker_ui, load_separator_ui, model_key
 from lab_ui.effects import cached_map, map_chart, mel_picture, player
+from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
 from lab_ui.state import bound, int_in, one_of, some_of
 from vae_core import LabError
@@ -29,19 +30,6 @@ DEFAULT_EFFECTS = ["clean", "reverb", "distortion", "lowpass"]
 TRAP_LABELS = ("β = 0", "β = 1, ELBO", "β = 1, report's scaling")
 IMAGE_TRAP = ("loss-scale/image-beta0", "loss-scale/image-elbo", "loss-scale/image-report")
 IMAGE_PIXELS = 28 * 28
-
-
-def concept_ui() -> None:
-    st.markdown(
-        "Each point is two seconds of singing or music run through one audio effect. The VAE's encoder sees that "
-        "segment's log-mel spectrogram and the dry one, and squeezes them into a latent vector; its decoder must "
-        "rebuild the processed spectrogram from that vector and the dry segment (a *conditional* VAE). It is told "
-        "what was sung or played, so the vector has only to say **what the effect did**. Its **posterior mean** is "
-        "where the point sits on the right-hand map; the left-hand map places the same segments by their raw "
-        "spectrograms. Its loss is the negative ELBO with β:")
-    st.latex(r"\mathcal{L} = \underbrace{\sum_{i=1}^{P} \frac{(x_i - \hat x_i)^2}{2\sigma^2}}_{\text{reconstruction, "
-             r"summed over the example's } P \text{ bins}} \;+\; \beta\, \underbrace{\sum_{j} \mathrm{KL}\big(q(z_j"
-             r"\mid x)\,\|\,\mathcal N(0,1)\big)}_{\text{KL, summed over latent dimensions}}")
 
 
 def choice_ui() -> tuple[tuple[str, ...], tuple[str, ...], int, str]:
@@ -207,7 +195,7 @@ def image_trap_ui(shipped: set[str]) -> None:
                "they separate; with the report's scaling every mixture gives the same average digit and item.")
 
 st.title("Effects map")
-concept_ui()
+concept_ui("effects-map")
 try:
     pedalboard_module()
 except LabError as exc:

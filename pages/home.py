@@ -3,11 +3,13 @@ import streamlit as st
 
 from vae_core.core.data import data_root
 from vae_core.image.data import dataset_status
+from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
 
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
 st.title("VAE Separation Lab")
+concept_ui("home")
 st.markdown(
     """
 A **variational autoencoder** that un-mixes signals. The input is one image made by averaging a handwritten

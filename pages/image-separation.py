@@ -10,6 +10,7 @@ from vae_core import LabError
 from vae_core.image.demo import CLASS_NAMES, GRID_COLUMNS, PairResult, TestImages, batch_grid, load_test_images, prior_samples, separate_pair, tile, upscale
 from vae_core.image.inference import ImageSeparator
 from vae_core.image.model import REFINE_STEPS
+from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
 
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
@@ -188,6 +189,7 @@ VIEWS = ["One mixture", "Batch"]
 
 st.title("Image separation")
 st.markdown("Pick a digit and a clothing item, mix them, and watch the VAE take the mixture apart.")
+concept_ui("image-separation")
 sep = load_separator_ui(checkpoint_picker_ui("image"))
 if sep is not None:
     images = test_images_ui()

@@ -9,12 +9,14 @@ import streamlit as st
 from lab_ui.common import checkpoint_picker_ui, load_separator_ui
 from lab_ui.state import bound, one_of
 from vae_core.core.registry import get_task, tasks
+from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
 
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
 st.title("Latent explorer")
 st.markdown("Each source has its own latent. Move one dimension at a time and watch what its decoder draws.")
+concept_ui("latent-explorer")
 explorable = [name for name, spec in tasks().items() if spec.page_widgets]
 with st.sidebar:
     task = bound("lx_task", one_of(explorable), lambda: st.radio(

@@ -10,6 +10,7 @@ import streamlit as st
 
 from lab_ui.common import checkpoint_picker_ui, load_separator_ui, model_key
 from lab_ui.music import player_ui
+from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
 from lab_ui.state import bound, float_in, int_in, one_of, remember, restore
 from vae_core import LabError
@@ -35,17 +36,6 @@ def _reconstruction(_gen, model_key: str, clip_id: str, start: float, _wave: np.
 @st.cache_data(max_entries=16, show_spinner="Decoding the latent path…")
 def _path(_gen, model_key: str, a: str, b: str, points: int, _wa: np.ndarray, _wb: np.ndarray) -> np.ndarray:
     return _gen.interpolate(_wa, _wb, _gen.rate, points=points)
-
-
-def concept_ui() -> None:
-    st.markdown(
-        "A VAE learns to squeeze a few seconds of music into a latent vector **z** and to rebuild it, while a KL "
-        "term keeps the codes of all clips close to a standard normal prior. That is what makes **generation** "
-        "possible: draw z ~ N(0, I) and decode. If the KL wins (large β, or a reconstruction term that is "
-        "averaged instead of summed), the encoder stops using z: every clip decodes to the same average sound "
-        "(*posterior collapse*), which is why the course report's models \"all sounded alike\".")
-    st.latex(r"\mathcal{L}(x) = \mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big] "
-             r"- \beta\,\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal{N}(0, I)\big)")
 
 
 def generate_ui(gen) -> None:
@@ -207,7 +197,7 @@ def scoring_status(folder, was_running: bool) -> None:
 
 
 st.title("Music")
-concept_ui()
+concept_ui("music")
 info = checkpoint_picker_ui("music")
 gen = load_separator_ui(info)
 if gen is not None:

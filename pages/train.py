@@ -15,6 +15,7 @@ from vae_core import LabError
 from vae_core.core.checkpoints import BUNDLE_SUFFIX, export_bundle, import_bundle
 from vae_core.core.jobs import ACTIVE, JobState
 from vae_core.core.registry import get_task, tasks
+from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
 
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
@@ -234,6 +235,7 @@ def runs_table(who: str, everyone: bool) -> None:
 
 
 st.title("Train")
+concept_ui("train")
 st.markdown("Change β or the latent size, press **Start training**, and watch the model learn. Runs go on in their "
             "own processes: other pages stay usable, and every finished run joins the checkpoint pickers.")
 who = student()
