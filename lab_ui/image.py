@@ -288,7 +288,8 @@ def latent_explorer_ui(sep: ImageSeparator) -> None:
         set_point(sep, st.session_state.pop("lx_z", summary.mu[0]))
     start_ui(sep, summary)
     scrub_ui(sep, summary)
-    tabs = st.tabs(["Latent plane", "Latent map", "KL per dimension", "Interpolation"])
+    tabs = st.tabs(["Latent plane", "Latent map", "KL per dimension", "Interpolation"], key="lx_tab",
+                   bind="query-params")
     with tabs[0]:
         plane_ui(sep, summary)
     with tabs[1]:

@@ -203,7 +203,7 @@ except LabError as exc:
     st.stop()
 info = checkpoint_picker_ui("effects")
 emb = load_separator_ui(info)
-tabs = st.tabs(["Map", "How well it separates effects", "The loss-scale trap"])
+tabs = st.tabs(["Map", "How well it separates effects", "The loss-scale trap"], key="fx_tab", bind="query-params")
 with tabs[0]:
     if emb is not None:
         effects, kinds, per, method = choice_ui()

@@ -203,7 +203,7 @@ gen = load_separator_ui(info)
 if gen is not None:
     st.caption(f"**{gen.name}**: {gen.model.kind}, {gen.rate} Hz, a latent step of {gen.step_dim} numbers every "
                f"{gen.step_seconds:.2f} s.")
-    tabs = st.tabs(["Generate", "Real clips", "Interpolate", "Course report"])
+    tabs = st.tabs(["Generate", "Real clips", "Interpolate", "Course report"], key="music_tab", bind="query-params")
     with tabs[0]:
         generate_ui(gen)
     try:
