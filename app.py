@@ -21,6 +21,7 @@ pages = [
     st.Page("pages/latent-explorer.py", title="Latent explorer", icon=":material/tune:", url_path="latent-explorer"),
     st.Page("pages/beta-lab.py", title="β lab", icon=":material/science:", url_path="beta-lab"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/lessons.py", title="Lessons", icon=":material/school:", url_path="lessons"),
 ]
 page = st.navigation(pages)
 student_ui()

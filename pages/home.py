@@ -51,7 +51,7 @@ st.markdown(
     "the raw spectrograms, and shows the loss-scale trap behind \"every input decodes to the average\"; "
     "**Latent explorer** moves each latent dimension and shows (or plays) what the decoders draw; "
     "**β lab** compares runs that differ in β and latent size (and shows posterior collapse); **Train** trains your "
-    "own model in about a minute and watches it learn."
+    "own model in about a minute and watches it learn; **Lessons** walks a class through all of it, step by step."
 )
 
 status = dataset_status()

@@ -301,6 +301,35 @@ def test_latent_plane_hover_decodes_at_once_and_a_click_moves_the_sliders(browse
     assert "Traceback" not in log_path.read_text(errors="replace")
 
 
+def test_following_the_first_lesson_opens_each_step_in_its_state(browser, streamlit_server):
+    """A teacher on the Lessons page clicks each step's link of the first lesson in turn: the image page opens with
+    the step's mixture and settings (a 3 and a T-shirt; then raw decoders; then w = 0.2), and the student's name
+    stays in the address."""
+    from playwright.sync_api import expect
+
+    base, log_path, _ = streamlit_server
+    page = _open(browser, base, "lessons?who=ada", "Lessons")
+    try:
+        for k, (label, check) in enumerate((
+                ("Mix a 3 with a T-shirt", lambda: expect(page.get_by_text("true digit: 3")).to_be_visible()),
+                ("Show the decoders' raw drawings", lambda: expect(
+                    page.get_by_role("radio", name="off: what the decoders draw")).to_be_checked()),
+                ("Mix with w = 0.2", lambda: expect(
+                    page.locator('[data-testid="stSliderThumbValue"]').first).to_have_text("0.20")))):
+            page.get_by_role("link", name=label).click()
+            expect(page.get_by_role("heading", name="Image separation")).to_be_visible()
+            expect(page.get_by_text("Separation took")).to_be_visible()
+            check()
+            assert "who=ada" in page.url
+            _screenshot(page, f"lesson-1-step-{k + 1}.png")
+            page.get_by_role("navigation").get_by_role("link", name="Lessons").click()
+            expect(page.get_by_role("heading", name="Lessons")).to_be_visible()
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    finally:
+        page.close()
+    assert "Traceback" not in log_path.read_text(errors="replace")
+
+
 def test_effects_map_hover_shows_a_spectrogram_and_click_plays_the_segment(browser, streamlit_server):
     """The Effects map: hovering a point of the latent map shows its spectrogram; clicking it puts the dry and the
     processed segment in players."""

@@ -367,7 +367,7 @@ async def _run(sizes: list[int], minutes: float, client: str, say: Any) -> dict[
 
 
 PAGES = ("", "image-separation", "audio-separation", "music", "effects-map", "latent-explorer", "beta-lab",
-         "train")  # app.py's
+         "train", "lessons")  # app.py's
 _SETTLED_S = 1.0  # the script must stay finished this long: a page's fragments and reruns come right after it
 
 
