@@ -63,12 +63,15 @@ def run_status(info: CheckpointInfo) -> str | None:
 
 
 def picker_order(infos: list[CheckpointInfo], who: str) -> list[CheckpointInfo]:
-    """The student's own runs first (newest first), then the shipped models, then everyone else's runs."""
+    """The student's own runs first (newest first), then the shipped models, then everyone else's runs, and last
+    the shipped collections that other pages are built on (the β lab's sweep, the loss-scale models: a folder in
+    their name), which would otherwise bury the rest."""
     mine = sorted((c for c in infos if c.origin == "user" and c.meta.get("owner") == who),
                   key=lambda c: c.meta.get("created", ""), reverse=True)
-    shipped = [c for c in infos if c.origin == "shipped"]
-    others = [c for c in infos if c not in mine and c not in shipped]
-    return mine + shipped + others
+    shipped = [c for c in infos if c.origin == "shipped" and "/" not in c.name]
+    collections = [c for c in infos if c.origin == "shipped" and "/" in c.name]
+    others = [c for c in infos if c not in mine and c not in shipped and c not in collections]
+    return mine + shipped + others + collections
 
 
 def picker_label(info: CheckpointInfo, who: str) -> str:

@@ -208,6 +208,21 @@ def test_a_running_job_pauses_steps_an_epoch_changes_beta_and_resumes(runner):
         runner.control(job_id, "pause")
 
 
+def test_a_run_left_paused_stops_by_itself_and_frees_its_slot(make_runner, monkeypatch):
+    """A paused run holds a training slot: after VAE_MAX_PAUSE_S paused it stops, keeping its best model, and
+    the queued run behind it starts."""
+    monkeypatch.setenv("VAE_MAX_PAUSE_S", "1.5")
+    runner = make_runner(max_jobs=1)
+    first = runner.submit(long_config())
+    second = runner.submit(tiny())
+    wait_until(lambda: len(runner.get(first).history.get("epoch", [])) >= 1, what="the first epoch")
+    runner.control(first, "pause")
+    final = runner.wait(first, timeout=WAIT_S)
+    assert final.status == "stopped" and final.message.startswith("Stopped after 2 s paused (a paused run holds a training slot)")
+    assert final.has_checkpoint
+    assert runner.wait(second, timeout=WAIT_S).status == "done"
+
+
 def test_cancelling_a_queued_job(runner):
     first = runner.submit(long_config())
     second = runner.submit(tiny())

@@ -156,3 +156,21 @@ def test_copy_link_holds_the_page_state_of_this_run(image_checkpoint):  # noqa: 
     assert not at.exception, [e.value for e in at.exception]
     (link,) = [c.value for c in at.sidebar.code]
     assert "who=ada" in link and "weight=0.3" in link and "checkpoint=" in link
+
+
+def test_pickers_list_the_students_runs_then_the_shipped_models_and_the_shipped_collections_last():
+    """The image picker's 31 shipped sweep and loss-scale models no longer bury the models a student looks for."""
+    from pathlib import Path
+
+    from lab_ui.common import picker_order
+    from vae_core.core.store import CheckpointInfo, list_checkpoints
+
+    def run(name: str, owner: str, created: str) -> CheckpointInfo:
+        return CheckpointInfo(name, Path(name), "user", "image", "mlp", {"owner": owner, "created": created})
+
+    shipped = list_checkpoints("image")
+    mine_old, mine_new, bobs = run("a", "ada", "2026-01-01"), run("b", "ada", "2026-02-01"), run("c", "bob", "x")
+    order = [c.name for c in picker_order([*shipped, bobs, mine_old, mine_new], "ada")]
+    top = [c.name for c in shipped if "/" not in c.name]
+    assert order[:2 + len(top) + 1] == ["b", "a", *top, "c"]
+    assert {"sweep/beta0-z2", "loss-scale/image-elbo"} <= set(order[2 + len(top) + 1:])

@@ -37,10 +37,12 @@ from vae_core.core.cli import main as cli_main
 from vae_core.core.store import atomic_write_bytes, atomic_write_json, update_sidecar
 from vae_core.core.errors import LabError
 from vae_core.core.inference import load_checkpoint
-from vae_core.core.jobs import CONTROL_FILE, HEARTBEAT_FILE, JOB_FILE, PREVIEW_FILE, STOP_FILE, JobState
+from vae_core.core.jobs import CONTROL_FILE, HEARTBEAT_FILE, JOB_FILE, PREVIEW_FILE, STOP_FILE, JobState, env_number
 from vae_core.core.registry import get_task
 from vae_core.core.trainer import Callbacks, Control, TrainingTask, run_training
 
+MAX_PAUSE_S = 600.0
+"""How long a run may stay paused before it stops (``VAE_MAX_PAUSE_S`` overrides it)."""
 _MAX_CURVE_POINTS = 600  # live step curve kept per job (decimated), enough for a smooth plot
 _WRITE_EVERY_S = 0.5  # job.json while steps run
 _PREVIEW_EVERY_S = 1.0
@@ -61,6 +63,9 @@ class _Watcher(threading.Thread):
         self.folder, self.stop, self.done = folder, stop, threading.Event()
         self.control = control or Control()
         self.applied = 0  # commands of control.json already applied
+        # A paused run holds a training slot (and a class may have one): it ends after this long paused.
+        self.max_pause_s = env_number("VAE_MAX_PAUSE_S", MAX_PAUSE_S)
+        self.paused_out = False
 
     def apply_commands(self) -> None:
         try:
@@ -84,10 +89,15 @@ class _Watcher(threading.Thread):
 
     def run(self) -> None:
         beat = 0.0
+        paused_since = None
         while not self.done.wait(0.2):
             if (self.folder / STOP_FILE).exists():
                 self.stop.set()
             self.apply_commands()
+            paused_since = (paused_since or time.monotonic()) if self.control.paused else None
+            if paused_since is not None and time.monotonic() - paused_since > self.max_pause_s:
+                self.paused_out = True
+                self.stop.set()
             now = time.time()
             if now - beat >= 1.0:
                 beat = now
@@ -190,7 +200,12 @@ def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState
             update_sidecar(folder, test_metrics=metrics)
             job.timings["scoring_s"] = round(time.perf_counter() - t, 2)
         kept = "the best model so far was kept." if job.has_checkpoint else "no model had been saved yet."
-        if stop.is_set():
+        if watcher.paused_out:
+            job.status = "stopped"
+            limit = watcher.max_pause_s
+            paused = f"{limit:.0f} s" if limit < 120 else f"{limit / 60:.0f} min"
+            job.message = f"Stopped after {paused} paused (a paused run holds a training slot); {kept}"
+        elif stop.is_set():
             job.status, job.message = "stopped", f"Stopped; {kept}"
         elif result.stopped:
             job.status = "stopped"
