@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 from lab_ui.shell import warm_up
-from lab_ui.state import copy_link_ui, student_ui
+from lab_ui.state import copy_link_ui, projector_ui, student_ui
 
 # A local icon: a Material icon or emoji here makes every browser fetch the favicon from a CDN (fails offline).
 st.set_page_config(page_title="VAE Separation Lab", page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
@@ -25,7 +25,8 @@ pages = [
 ]
 page = st.navigation(pages)
 student_ui()
-link = st.sidebar.container()  # filled after the page ran: the link then holds the page's state of this run
+link = st.sidebar.container()
+projector_ui()  # filled after the page ran: the link then holds the page's state of this run
 page.run()
 with link:
     copy_link_ui()

@@ -210,3 +210,23 @@ def student_ui() -> str:
         if error := st.session_state.pop("who_error", None):
             st.error(error)
     return who
+
+
+PROJECTOR_CSS = """<style>
+[data-testid="stMain"] { font-size: 1.25rem; }
+[data-testid="stMain"] p, [data-testid="stMain"] li, [data-testid="stMain"] label,
+[data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.2rem !important; line-height: 1.5; }
+[data-testid="stMain"] h1 { font-size: 3.2rem !important; }
+[data-testid="stMain"] h2, [data-testid="stMain"] h3 { font-size: 2.2rem !important; }
+[data-testid="stMain"] .katex { font-size: 1.45em; }
+[data-testid="stMetricValue"] { font-size: 2.8rem !important; }
+</style>"""
+
+
+def projector_ui() -> bool:
+    """Sidebar switch for a class watching a projector: larger text, equations and pictures (kept in the URL)."""
+    on = bound("projector", boolean, lambda: st.sidebar.toggle(
+        "Projector", key="projector", help="Larger text, equations and pictures, for a room reading a projector."))
+    if on:
+        st.html(PROJECTOR_CSS)
+    return on

@@ -174,3 +174,29 @@ def test_pickers_list_the_students_runs_then_the_shipped_models_and_the_shipped_
     top = [c.name for c in shipped if "/" not in c.name]
     assert order[:2 + len(top) + 1] == ["b", "a", *top, "c"]
     assert {"sweep/beta0-z2", "loss-scale/image-elbo"} <= set(order[2 + len(top) + 1:])
+
+
+def test_projector_mode_enlarges_text_and_pictures_and_keeps_to_the_address(image_checkpoint):  # noqa: F811
+    """The switch lives in the app's sidebar (app.py), so it holds on every page: larger fonts (a style sheet; the
+    pictures are drawn 8 times their 28 pixels instead of 5, checked in the browser); a bad value in the link is
+    refused in one sentence."""
+    from streamlit.testing.v1 import AppTest
+
+    def open_app(query, switch=True):
+        at = AppTest.from_file(str(app_fixtures.REPO / "app.py"), default_timeout=TIMEOUT)
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+        if switch:
+            at.switch_page("pages/image-separation.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    plain = open_app({"who": "ada"})
+    big = open_app({"who": "ada", "projector": "1"})
+    assert big.sidebar.toggle(key="projector").value is True and address(big)["projector"] == "1"
+    assert not any("<style>" in h.proto.body for h in plain.get("html"))
+    assert any("font-size" in h.proto.body for h in big.get("html"))
+    assert big.get("image") and not big.exception
+    bad = open_app({"who": "ada", "projector": "yes"}, switch=False)
+    assert any("for projector is not valid" in w.value for w in bad.warning)
