@@ -46,23 +46,47 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
             "#17becf")
 
 
-def runs_curves_figure(runs: list[tuple[str, dict[str, Any]]], log_y: bool = False, height: int = 380) -> go.Figure:
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
+
+
+def runs_curves_figure(runs: list[tuple[str, dict[str, Any]]], log_y: bool = False, height: int = 380,
+                       groups: list[tuple[float, int]] | None = None) -> go.Figure:
     """Per-epoch curves of several runs: one trace per run, term (recon, KL, total) and split (train solid,
-    validation dashed), one colour per run."""
+    validation dashed). Without ``groups`` each run has its own colour and legend entry; with ``groups`` (each
+    run's β and latent size) the colour says β and the marker the latent size, and the legend lists those and the
+    two splits once each instead of every run (a sweep has dozens); hovering a line still names its run."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction (nats)", "KL (nats)", "total (nats)"))
+    betas = sorted({b for b, _ in groups}) if groups else []
+    latents = sorted({z for _, z in groups}) if groups else []
     for i, (label, history) in enumerate(runs):
-        color = PALETTE[i % len(PALETTE)]
+        if groups:
+            beta, latent = groups[i]
+            color, symbol = PALETTE[betas.index(beta) % len(PALETTE)], SYMBOLS[latents.index(latent) % len(SYMBOLS)]
+        else:
+            color, symbol = PALETTE[i % len(PALETTE)], "circle"
         for col, term in enumerate(RUN_TERMS, start=1):
             for split, dash in (("train", "solid"), ("val", "dash")):
                 fig.add_trace(go.Scatter(x=history["epoch"], y=history[split][term], mode="lines+markers",
-                                         name=f"{label} · {split}", legendgroup=label, showlegend=col == 1,
-                                         line=dict(color=color, dash=dash), marker=dict(size=4),
+                                         name=f"{label} · {split}", legendgroup=label,
+                                         showlegend=col == 1 and not groups,
+                                         line=dict(color=color, dash=dash), marker=dict(size=5, symbol=symbol),
                                          hovertemplate=f"{label} · {split} {term}: %{{y:.2f}}<extra></extra>"),
                               row=1, col=col)
+    if groups:  # the key: one entry per β (colour), per latent size (marker) and per split (dash)
+        key = [(f"β = {b:g}", dict(color=PALETTE[k % len(PALETTE)]), {}) for k, b in enumerate(betas)]
+        key += [(f"latent {z}", dict(color="#888"), dict(symbol=SYMBOLS[k % len(SYMBOLS)], size=7))
+                for k, z in enumerate(latents)]
+        key += [("train", dict(color="#888", dash="solid"), {}), ("validation", dict(color="#888", dash="dash"), {})]
+        for name, line, marker in key:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines+markers" if marker else "lines", name=name,
+                                     line=line, marker=marker or None, showlegend=True, hoverinfo="skip"),
+                          row=1, col=1)
     fig.update_xaxes(title_text="epoch")
     if log_y:
         fig.update_yaxes(type="log")
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    # "normal" order: with legend groups Plotly stacks each group on its own line.
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.3, traceorder="normal"))
     return fig
 
 

@@ -42,7 +42,7 @@ def runs_ui() -> list[CheckpointInfo]:
     group = bound("bl_group", one_of(groups), lambda: c1.selectbox("Runs from", groups, key="bl_group"), "the runs")
     pool = infos if group == groups[-1] else [c for c in infos if c.meta.get("sweep") == group.split(": ", 1)[1]]
     latents = sorted({run_latent(c) for c in pool})
-    default_latent = [10] if 10 in latents else latents[:1]
+    default_latent = [z for z in (2, 10, 32) if z in latents] or latents[:1]
     chosen_latents = bound("bl_latents", some_of(latents), lambda: c2.multiselect(
         "Latent sizes", latents, default=default_latent, key="bl_latents"), "the latent sizes")
     pool = sorted((c for c in pool if run_latent(c) in chosen_latents), key=lambda c: (run_latent(c), run_beta(c)))
@@ -51,7 +51,8 @@ def runs_ui() -> list[CheckpointInfo]:
 
 def curves_ui(runs: list[CheckpointInfo]) -> None:
     log_y = bound("bl_log", boolean, lambda: st.toggle("Log scale", value=True, key="bl_log"))
-    fig = runs_curves_figure([(run_label(r), r.meta["history"]) for r in runs], log_y)
+    fig = runs_curves_figure([(run_label(r), r.meta["history"]) for r in runs], log_y,
+                             groups=[(run_beta(r), run_latent(r)) for r in runs])
     st.plotly_chart(fig, key="bl_curves")
 
 
@@ -75,20 +76,39 @@ def summary_ui(runs: list[CheckpointInfo]) -> None:
     st.plotly_chart(fig, key="bl_summary")
 
 
-def reconstructions_ui(runs: list[CheckpointInfo]) -> None:
-    n = bound("bl_n", int_in(3, 10), lambda: st.slider("Test mixtures", 3, 10, 6, key="bl_n"))
-    shown_input = False
-    for r in runs:
-        try:
-            mixtures, outputs = raw_reconstructions(load_separator(r), n)
-        except LabError as exc:
-            st.error(str(exc))
-            return
-        if not shown_input:
-            st.image(tile(mixtures[None], scale=2), caption="the same test mixtures for every run", clamp=True)
-            shown_input = True
-        st.image(tile(outputs, scale=2), clamp=True,
-                 caption=f"{run_label(r)}: digit decoder (top), clothing decoder (bottom), no mixture consistency")
+def grid_ui(runs: list[CheckpointInfo]) -> None:
+    """One compact grid: β across, latent size down; each cell what the two decoders draw for the same test mixtures
+    (no mixture consistency, which would hide a collapse) and the cell's collapse verdict."""
+    n = bound("bl_n", int_in(2, 8), lambda: st.slider("Test mixtures per cell", 2, 8, 4, key="bl_n"))
+    betas = sorted({run_beta(r) for r in runs})
+    latents = sorted({run_latent(r) for r in runs})
+    by_cell = {(run_latent(r), run_beta(r)): r for r in runs}
+    try:
+        mixtures, _ = raw_reconstructions(load_separator(runs[0]), n)
+    except LabError as exc:
+        st.error(str(exc))
+        return
+    st.image(tile(mixtures[None], scale=2), clamp=True, width=min(480, 60 * n),
+             caption="The test mixtures every cell separates. In each cell: digit decoder (top row), clothing decoder "
+                     "(bottom row).")
+    header = st.columns([2] + [3] * len(betas), vertical_alignment="bottom")
+    header[0].markdown("**latent size**")
+    for col, beta in zip(header[1:], betas):
+        col.markdown(f"**β = {beta:g}**")
+    for latent in latents:
+        cells = st.columns([2] + [3] * len(betas), vertical_alignment="top")
+        cells[0].markdown(f"**{latent}**")
+        for col, beta in zip(cells[1:], betas):
+            run = by_cell.get((latent, beta))
+            if run is None:
+                col.caption("no run")
+                continue
+            _, outputs = raw_reconstructions(load_separator(run), n)
+            report = _stats(run, str(run.path))
+            verdict = ("**collapsed**" if any(report[s]["collapsed"] for s in ("digit", "clothing"))
+                       else f"{report['digit']['active_units']} + {report['clothing']['active_units']} active")
+            col.image(tile(outputs, pad=1), clamp=True, width="stretch")
+            col.caption(f"{verdict} · KL {report['digit']['kl_nats'] + report['clothing']['kl_nats']:.0f} nats")
 
 
 def collapse_ui(runs: list[CheckpointInfo]) -> None:
@@ -106,11 +126,14 @@ runs = runs_ui()
 if not runs:
     st.info("No runs to compare yet: train some on the Train page, or run `python -m vae_core sweep image`.")
 else:
-    st.subheader("Loss curves")
-    curves_ui(runs)
-    st.subheader("Against β")
-    summary_ui(runs)
-    st.subheader("Reconstructions")
-    reconstructions_ui(runs)
-    st.subheader("Posterior collapse")
-    collapse_ui(runs)
+    # One screen at a time: the grid shows the verdict at a glance, the other tabs the evidence behind it.
+    tabs = st.tabs(["β × latent size", "Loss curves", "Against β", "Posterior collapse"], key="bl_tab",
+                   bind="query-params")
+    with tabs[0]:
+        grid_ui(runs)
+    with tabs[1]:
+        curves_ui(runs)
+    with tabs[2]:
+        summary_ui(runs)
+    with tabs[3]:
+        collapse_ui(runs)

@@ -117,8 +117,15 @@ def _charts(at) -> list[dict]:
 @pytest.mark.slow
 def test_beta_lab_curves_have_one_trace_per_run_term_and_split(beta_lab):
     curves, summary = _charts(beta_lab)
-    names = [t["name"] for t in curves["data"]]
-    assert len(curves["data"]) == 4 * 3 * 2  # runs x (recon, KL, total) x (train, validation)
+    runs = [t for t in curves["data"] if t.get("hoverinfo") != "skip"]
+    key = [t["name"] for t in curves["data"] if t.get("hoverinfo") == "skip"]
+    names = [t["name"] for t in runs]
+    assert len(runs) == 4 * 3 * 2  # runs x (recon, KL, total) x (train, validation)
+    # The legend is a key, not a list of runs: colour = β, marker = latent size, dash = split.
+    assert key == ["β = 0", "β = 100", "latent 2", "latent 4", "train", "validation"]
+    assert not any(t.get("showlegend") for t in runs)
+    by_beta = {t["name"].split(",")[0]: t["line"]["color"] for t in runs}
+    assert len(set(by_beta.values())) == 2
     assert {n.rsplit(" · ", 1)[1] for n in names} == {"train", "val"}
     assert len({n.rsplit(" · ", 1)[0] for n in names}) == 4
     assert len(summary["data"]) == 2 * 3  # one line per latent size in each of the three panels
@@ -141,3 +148,14 @@ def test_beta_lab_flags_the_collapsed_runs(beta_lab):
     assert any("2 of 4 runs" in w.value for w in beta_lab.warning)
     assert any("KL annealing" in m.value and "free bits" in m.value for m in beta_lab.markdown)
     assert len(beta_lab.get("image")) == 1 + 4  # the inputs, then each run's decoders
+
+
+@pytest.mark.slow
+def test_beta_lab_grid_has_beta_across_latent_size_down_and_a_verdict_per_cell(beta_lab):
+    """The compact grid: one header per β, one row per latent size, each cell's picture and collapse verdict."""
+    marks = [m.value for m in beta_lab.markdown]
+    assert [m for m in marks if m.startswith("**β = ")] == ["**β = 0**", "**β = 100**"]
+    assert [m for m in marks if m in ("**2**", "**4**")] == ["**2**", "**4**"]
+    verdicts = [c.value for c in beta_lab.caption if "KL" in c.value and "nats" in c.value]
+    assert len(verdicts) == 4
+    assert sum(v.startswith("**collapsed**") for v in verdicts) == 2  # β = 100, both latent sizes
