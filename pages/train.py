@@ -1,6 +1,7 @@
 """Train: start a short training run, watch it learn, stop it; finished runs join every checkpoint picker."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 from pathlib import Path
@@ -8,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from lab_ui.charts import loss_curves_figure
+from lab_ui.charts import loss_curves_figure, runs_curves_figure
 from lab_ui.common import job_runner
 from lab_ui.state import boolean, bound, one_of, remember, restore, student
 from vae_core import LabError
@@ -34,14 +35,39 @@ def config_ui() -> tuple[Any, str]:
     return widgets(task).train_config_ui()
 
 
+TWIN_FIELDS = {"beta": "β", "lr": "learning rate", "epochs": "epochs", "seed": "seed"}
+
+
+def twin_ui(cfg: Any) -> Any | None:
+    """Optionally a second config that differs from ``cfg`` in one setting (the two runs are watched side by side)."""
+    if not st.toggle("Also start a twin run that differs in one setting", key="train_twin",
+                     help="Two runs, watched side by side, whose only difference is the setting you choose here."):
+        return None
+    c1, c2 = st.columns(2)
+    field = c1.selectbox("The setting", list(TWIN_FIELDS), format_func=TWIN_FIELDS.get, key="train_twin_field")
+    current = getattr(cfg, field)
+    label = f"The twin's {TWIN_FIELDS[field]} (this run: {current:g})"
+    if field in ("epochs", "seed"):
+        value = c2.number_input(label, 0 if field == "seed" else 1, 10**6, int(current) + 1, key=f"train_twin_{field}")
+    else:
+        default = {"beta": current * 10 if current else 1.0, "lr": current / 2}[field]
+        value = c2.number_input(label, 0.0, 1000.0, float(default), format="%g", key=f"train_twin_{field}")
+    return dataclasses.replace(cfg, **{field: type(current)(value)})
+
+
 def start_ui(cfg: Any, run_name: str, who: str) -> None:
+    twin = twin_ui(cfg)
     if st.button("Start training", type="primary", key="train_start"):
+        runner = job_runner()
         try:
-            job_id = job_runner().submit(cfg, run_name or None, owner=who)
+            job_id = runner.submit(cfg, run_name or None, owner=who)
+            twin_id = runner.submit(twin, f"{run_name}-twin" if run_name else None, owner=who) if twin else None
         except LabError as exc:
             st.error(str(exc))
         else:  # watch the new run (the "Run to watch" box keeps its own choice otherwise)
             st.session_state.train_job = st.session_state.train_watch = job_id
+            if twin_id:
+                st.session_state.train_pair = [job_id, twin_id]
 
 
 # The status, progress and live picture refresh every WATCH_EVERY_S seconds; the loss curves every CURVES_EVERY_S:
@@ -180,6 +206,35 @@ def curves_view(job_id: str) -> None:
         st.caption(note)
 
 
+def pair_ui(pair: list[str], was_active: bool) -> None:
+    """Two runs that differ in one setting, side by side: their status and live pictures, and one figure of both
+    runs' curves; refreshed while either is queued or running."""
+    runner = job_runner()
+    try:
+        jobs = [runner.get(job_id) for job_id in pair]
+    except LabError:
+        return
+    if was_active and not any(job.status in ACTIVE for job in jobs):
+        st.rerun()  # both have ended: draw once more without polling
+    diff = {k: (jobs[0].config.get(k), jobs[1].config.get(k)) for k in TWIN_FIELDS
+            if jobs[0].config.get(k) != jobs[1].config.get(k)}
+    labels = [", ".join(f"{TWIN_FIELDS[k]} {v[i]:g}" for k, v in diff.items()) or job.name
+              for i, job in enumerate(jobs)]
+    columns = st.columns(2)
+    for job, label, col in zip(jobs, labels, columns):
+        with col:
+            st.markdown(f"**{label}** · {job.status}" + (f" · epoch {job.epoch:.1f} of {job.config.get('epochs')}"
+                                                          if job.status == "running" else ""))
+            preview = runner.preview(job.id)
+            if preview is not None:
+                st.image(widgets(job.task).preview_picture(preview), clamp=True)
+    histories = [(label, job.history) for label, job in zip(labels, jobs) if job.history.get("epoch")]
+    if histories:
+        st.plotly_chart(runs_curves_figure(histories), key="pair_curves")
+    else:
+        st.caption("The curves appear after each run's first epoch.")
+
+
 def download_ui(job: JobState) -> None:
     """Share a run as one file (the teacher's model for the class, a student's for the teacher)."""
     if not job.has_checkpoint:
@@ -256,6 +311,11 @@ if jobs:
     st.session_state.train_job = chosen
     remember("run", labels[chosen])
     monitor_ui(chosen)
+    pair = st.session_state.get("train_pair")
+    if pair and all(p in ids for p in pair):
+        st.subheader("Side by side")
+        active_pair = any(j.status in ACTIVE for j in jobs if j.id in pair)
+        st.fragment(pair_ui, run_every=CURVES_EVERY_S if active_pair else None)(pair, active_pair)
 else:
     st.info(f"No runs of yours yet ({who}). The quick preset trains the course model in about a minute.")
 with st.expander("All runs"):

@@ -387,6 +387,35 @@ def test_train_page_pauses_steps_changes_beta_and_resumes_a_run(train_runs):
     assert runner.wait(job_id, timeout=JOB_WAIT_S).history["beta"][-1] == 4.0
 
 
+def test_a_twin_run_differs_in_one_setting_and_both_are_watched_side_by_side(train_runs):
+    """Start with "Also start a twin run": two runs whose configs differ only in β; both finish; the page shows them
+    side by side (status and picture each) with one figure of both runs' curves."""
+    import json as _json
+
+    from lab_ui.common import job_runner
+
+    at = run_page(TRAIN_PAGE, who=WHO)
+    at.number_input(key="train_epochs_quick").set_value(1).run()
+    at.toggle(key="train_twin").set_value(True).run()
+    at.selectbox(key="train_twin_field").set_value("beta").run()
+    at.number_input(key="train_twin_beta").set_value(4.0).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    runner = job_runner()
+    pair = at.session_state["train_pair"]
+    first, twin = (runner.wait(job_id, timeout=JOB_WAIT_S * 3) for job_id in pair)
+    assert first.status == twin.status == "done"
+    differs = {k for k in first.config if first.config[k] != twin.config[k]}
+    assert differs == {"beta"} and (first.config["beta"], twin.config["beta"]) == (1.0, 4.0)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Side by side" in [h.value for h in at.subheader]
+    marks = [m.value for m in at.markdown]
+    assert "**β 1** · done" in marks and "**β 4** · done" in marks
+    figure = _json.loads(next(c for c in at.get("plotly_chart") if "pair_curves" in c.proto.id).proto.spec)
+    assert {t["name"].split(" · ")[0] for t in figure["data"]} == {"β 1", "β 4"}
+
+
 def test_two_sessions_watch_a_run_in_its_own_process_and_one_stops_it(train_runs):
     import os
 
