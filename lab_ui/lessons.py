@@ -37,7 +37,7 @@ LESSONS: tuple[Lesson, ...] = (
              {"digit_mode": "class", "digit_class": "3", "clothing_mode": "class", "clothing_class": "0",
               "consistency": "none", "refine": "0"}),
         Step("Make the digit faint: a mixing weight of 0.2 gives it a fifth of the mixture.",
-             "Does the digit's PSNR fall? Why might the clothing item's rise?",
+             "How far does each PSNR fall? Why is the faint source the harder one to take out?",
              "image-separation", "Mix with w = 0.2",
              {"digit_mode": "class", "digit_class": "3", "clothing_mode": "class", "clothing_class": "0",
               "weight": "0.2"}),
