@@ -116,8 +116,11 @@ def job_view(job_id: str, was_active: bool) -> None:
     if job.status == "queued":
         st.info(f"Waiting for a free training slot: number {runner.queue_position(job_id)} in the queue.")
     elif job.status == "running" and job.phase == "scoring":
-        st.progress(1.0, text=f"Training done ({job.epochs_done:.1f} epochs); scoring the best model on held-out "
-                              f"test data… {job.elapsed_s:.0f} s elapsed")
+        # Its own bar: the training bar would sit at 100 % while the test data is scored.
+        done = job.scoring_progress
+        st.progress(done or 0.0, text=f"Training done ({job.epochs_done:.1f} epochs); scoring the best model on "
+                                      "held-out test data" + (f": {done:.0%}" if done is not None else "…")
+                                      + f" · {job.elapsed_s:.0f} s elapsed")
     elif job.status == "running" and job.phase in ("starting", "loading"):
         st.progress(0.0, text=f"Starting a training process and loading the data… {job.elapsed_s:.0f} s")
     elif job.status == "running" and job.phase == "paused":

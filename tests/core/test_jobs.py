@@ -96,11 +96,13 @@ def test_job_lifecycle_writes_a_listed_checkpoint(make_runner, tmp_path, monkeyp
     assert runner.jobs() == []
     job_id = runner.submit(tiny(epochs=2), name="My first run!")
 
-    seen, progress = [], []
+    seen, progress, scoring = [], [], []
     while (state := runner.get(job_id)).status in ACTIVE:
         if not seen or seen[-1] != state.status:
             seen.append(state.status)
         progress.append(state.progress)
+        if state.scoring_progress is not None:
+            scoring.append(state.scoring_progress)
         time.sleep(0.01)
     assert seen == ["running"]  # a free slot: it starts at once (the queued state is tested below)
     assert runner.queue_position(job_id) is None
@@ -108,6 +110,8 @@ def test_job_lifecycle_writes_a_listed_checkpoint(make_runner, tmp_path, monkeyp
 
     assert state.status == "done" and state.message is None
     assert state.progress == 1.0 and state.eta_s is None
+    # The final scoring reported its own progress, up to all of the test data.
+    assert state.scoring_progress == 1.0 and scoring == sorted(scoring)
     assert state.created <= state.started <= state.finished and state.elapsed_s > 0
     # The worker times its phases; together they fit in the job's time (the page shows them when it is done).
     assert set(state.timings) == {"loading_s", "training_s", "scoring_s"}

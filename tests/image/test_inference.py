@@ -10,6 +10,7 @@ from vae_core import ImageSeparator, LabError, load_checkpoint
 from vae_core.core.checkpoints import save_checkpoint
 from vae_core.core.errors import CheckpointError
 from vae_core.image.mixing import load_pairs, mix
+from vae_core.image.evaluation import evaluate_separator
 from vae_core.image.inference import check_mixtures
 from vae_core.image.model import mixture_consistency, ratio_split, refine_latents, remix
 
@@ -241,3 +242,10 @@ def test_refine_latents_keeps_a_perfect_explanation_near_and_obeys_the_prior(sep
 def test_bad_separation_settings_raise_lab_error(separator, mixtures, kwargs, needle):
     with pytest.raises(LabError, match=needle):
         separator.separate(mixtures, **kwargs)
+
+
+def test_evaluation_reports_how_far_it_has_got(separator):
+    """The progress callback (the Train page's scoring bar) rises batch by batch to 1."""
+    seen = []
+    evaluate_separator(separator, limit=250, batch_size=100, refine_steps=1, progress=seen.append)
+    assert seen == [0.4, 0.8, 1.0]

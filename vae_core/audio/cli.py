@@ -64,9 +64,11 @@ def cmd_tune(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def evaluate(sep: AudioSeparator, data_root: Path | None, limit: int | None) -> dict[str, Any]:
+def evaluate(sep: AudioSeparator, data_root: Path | None, limit: int | None,
+             progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Scores on the MIR-1K test clips at 0 dB (all 178 unless ``limit``)."""
-    return evaluate_audio_checkpoint(sep.path, data_root, limit, store=False)
+    return evaluate_audio_checkpoint(sep.path, data_root, limit, store=False,
+                                     progress=(lambda k, n: progress(k / n)) if progress else None)
 
 
 def format_metrics(sep: AudioSeparator, m: dict[str, Any]) -> str:

@@ -90,6 +90,7 @@ class JobState:
     eval_limit: int | None = None  # test items a finished job is scored on (None: the task's whole test set)
     plugin: str | None = None  # a module the worker imports to know the task (TaskSpec.plugin)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: loading, training, scoring
+    scoring_progress: float | None = None  # fraction of the test data scored (tasks whose evaluate reports it)
 
     @property
     def elapsed_s(self) -> float:

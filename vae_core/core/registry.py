@@ -28,7 +28,9 @@ class TaskSpec:
     - ``inference``: the class a loaded checkpoint becomes: ``inference(model, meta, path)``.
     - ``evaluate``: ``(inference, data_root, limit, **eval_options) -> metrics``; scores a loaded checkpoint on
       held-out test data (the core stores the result in the sidecar as ``test_metrics`` where asked).
-    - ``format_metrics``: ``(inference, metrics) -> str`` for ``eval``.
+    - ``format_metrics``: ``(inference, metrics) -> str`` for ``eval``. ``evaluate`` may also take a ``progress``
+      keyword (called with the fraction of the test data scored): the training worker then shows how far the final
+      scoring has got.
     - ``eval_options``: the ``eval`` flags that apply to this task (e.g. ``weight``).
     - ``add_cli``: ``(train_subparsers, subparsers) -> None``; adds ``train <task>`` and the task's other
       commands.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
+import inspect
 import io
 import json
 import os
@@ -196,7 +197,15 @@ def run_job(folder: Path | str, stop: threading.Event | None = None) -> JobState
             job.phase, job.eta_s = "scoring", None
             writer.write()
             t = time.perf_counter()
-            metrics = spec.evaluate(load_checkpoint(folder), data_root, job.eval_limit)
+
+            def scored(fraction: float) -> None:
+                job.scoring_progress = round(float(fraction), 4)
+                writer.write()
+
+            # A task's evaluate may report how far it has got (the page shows it); those that do not are timed only.
+            reports = "progress" in inspect.signature(spec.evaluate).parameters
+            metrics = spec.evaluate(load_checkpoint(folder), data_root, job.eval_limit,
+                                    **({"progress": scored} if reports else {}))
             update_sidecar(folder, test_metrics=metrics)
             job.timings["scoring_s"] = round(time.perf_counter() - t, 2)
         kept = "the best model so far was kept." if job.has_checkpoint else "no model had been saved yet."

@@ -73,9 +73,10 @@ def cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def evaluate(sep: ImageSeparator, data_root: Path | None, limit: int | None, weight: float = 0.5,
-             noise: float = 0.0, pair_seed: int = 0) -> dict[str, Any]:
+             noise: float = 0.0, pair_seed: int = 0, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Scores on the test mixtures (all 10,000 unless ``limit``)."""
-    return evaluate_separator(sep, weight=weight, noise=noise, pair_seed=pair_seed, limit=limit, data_root=data_root)
+    return evaluate_separator(sep, weight=weight, noise=noise, pair_seed=pair_seed, limit=limit, data_root=data_root,
+                              progress=progress)
 
 
 def summary(meta: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -20,12 +20,13 @@ ESTIMATES = ("raw", "projected", "split", "refined_raw", "refined_projected", "r
 """The estimates :func:`evaluate_separator` scores; ``refined_split`` is the app's default setting."""
 
 
-def score(estimates: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
-    """PSNR (dB, per image, averaged over pairs) and SSIM per source and over both sources.
+def per_image(estimates: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PSNR (dB) and SSIM of each image: two ``(N, 2)`` tensors for ``(N, 2, 28, 28)`` estimates and truth."""
+    return psnr(estimates, truth), ssim(estimates, truth)
 
-    ``estimates`` and ``truth`` are ``(N, 2, 28, 28)``.
-    """
-    p, s = psnr(estimates, truth), ssim(estimates, truth)
+
+def summarize_scores(p: torch.Tensor, s: torch.Tensor) -> dict[str, float]:
+    """Means per source and over both sources of per-image PSNR and SSIM ``(N, 2)``."""
     out: dict[str, float] = {}
     for i, name in enumerate(SOURCES):
         out[f"psnr_{name}"] = p[:, i].mean().item()
@@ -38,7 +39,8 @@ def score(estimates: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
 def evaluate_separator(separator: ImageSeparator, pairs: PairSet | None = None, weight: float = 0.5,
                        noise: float = 0.0, pair_seed: int = 0, limit: int | None = None,
                        data_root: Path | None = None, batch_size: int = 1000,
-                       refine_steps: int = REFINE_STEPS) -> dict[str, Any]:
+                       refine_steps: int = REFINE_STEPS,
+                       progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Score a separator on test mixtures: the decoders' raw outputs, then projected and ratio-split, each
     without and with ``refine_steps`` of latent refinement (``refined_*``; ``refined`` is the app's default, split
     after refinement), and the mixture itself as a baseline."""
@@ -49,23 +51,24 @@ def evaluate_separator(separator: ImageSeparator, pairs: PairSet | None = None, 
     if pairs is None:
         pairs = load_pairs("test", pair_seed, root=data_root, limit=limit)
     g = torch.Generator().manual_seed(pair_seed)
-    estimates: dict[str, list[torch.Tensor]] = {key: [] for key in ESTIMATES}
-    truths, mixtures = [], []
+    # Scored batch by batch (SSIM is the slow part), so that the progress reported is the work done.
+    scores: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {key: [] for key in (*ESTIMATES, "mixture_baseline")}
     for start in range(0, len(pairs), batch_size):
         d, c = pairs.sources(slice(start, start + batch_size))
         x = mix(d, c, weight, noise, g)
+        truth = torch.stack([d, c], 1)
         for steps, prefix in ((0, ""), (refine_steps, "refined_")):
             drawn = separator.draw(x, weight, steps)
-            estimates[prefix + "raw"].append(drawn)
+            scores[prefix + "raw"].append(per_image(drawn, truth))
             for name, method in CONSISTENCY.items():
-                estimates[prefix + ("projected" if name == "project" else name)].append(method(drawn, x, weight))
-        truths.append(torch.stack([d, c], 1))
-        mixtures.append(x)
-    truth = torch.cat(truths)
-    x = torch.cat(mixtures)
+                key = prefix + ("projected" if name == "project" else name)
+                scores[key].append(per_image(method(drawn, x, weight), truth))
+        scores["mixture_baseline"].append(per_image(torch.stack([x, x], 1), truth))
+        if progress:
+            progress(min(len(pairs), start + batch_size) / len(pairs))
     return {"n": len(pairs), "weight": weight, "noise": noise, "pair_seed": pair_seed, "refine_steps": refine_steps,
-            **{key: score(torch.cat(parts), truth) for key, parts in estimates.items()},
-            "mixture_baseline": score(torch.stack([x, x], 1), truth)}
+            **{key: summarize_scores(torch.cat([p for p, _ in parts]), torch.cat([s for _, s in parts]))
+               for key, parts in scores.items()}}
 
 
 def evaluate_checkpoint(folder: Path, data_root: Path | None = None, limit: int | None = None) -> dict[str, Any]:
