@@ -25,8 +25,8 @@ pages = [
 ]
 page = st.navigation(pages)
 student_ui()
-link = st.sidebar.container()
-projector_ui()  # filled after the page ran: the link then holds the page's state of this run
+link = st.sidebar.container()  # filled after the page ran: the link then holds the page's state of this run
+projector_ui()
 page.run()
 with link:
     copy_link_ui()

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab_ui.common import model_key
+from lab_ui.common import LEARNING_RATES, model_key
 from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, text
 from vae_core import LabError
 from vae_core.audio.inference import AudioSeparator
@@ -19,7 +19,6 @@ from vae_core.core.latents import ACTIVE_THRESHOLD
 SLIDER_RANGE = 3.0
 SHOWN_DIMS = 8
 AUDIO_BETAS = [0.0, 0.001, 0.01, 0.1, 1.0]
-LRS = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
 TRAIN_LABEL = "Audio separation (MIR-1K voice / music)"
 PREVIEW_CAPTION = ("Current decoding of one held-out dev patch (1 s, low frequencies at the bottom): mixture · "
                    "voice decoder · accompaniment decoder.")
@@ -217,8 +216,8 @@ def train_config_ui() -> tuple[AudioTrainConfig, str]:
     seed = bound("audio_train_seed", int_in(0, 2**31 - 1), lambda: c3.number_input(
         "Seed", 0, 2**31 - 1, 0, key="audio_train_seed"))
     c1, c2, c3, c4 = st.columns(4)
-    lr = bound("audio_train_lr", one_of(LRS), lambda: c1.select_slider(
-        "Learning rate", LRS, value=d.lr, format_func=lambda v: f"{v:g}", key="audio_train_lr"))
+    lr = bound("audio_train_lr", one_of(LEARNING_RATES), lambda: c1.select_slider(
+        "Learning rate", LEARNING_RATES, value=d.lr, format_func=lambda v: f"{v:g}", key="audio_train_lr"))
     batch = bound("audio_train_batch", one_of(AUDIO_BATCH_SIZES), lambda: c2.select_slider(
         "Batch size (patches)", AUDIO_BATCH_SIZES, value=d.batch_size, key="audio_train_batch"))
     anneal = bound("audio_train_anneal", float_in(0.0, 50.0), lambda: c3.number_input(

@@ -137,6 +137,10 @@ def load_separator_ui(info: CheckpointInfo | None) -> Separator | None:
         return None
 
 
+LEARNING_RATES = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
+"""The learning rates the Train page offers (a run's settings and a change while it trains)."""
+
+
 def image_scale() -> int:
     """Upscaling factor for 28x28 images (crisp on a projector; larger still in projector mode)."""
     return 8 if st.session_state.get("projector") else 5

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui.charts import png_data_url
-from lab_ui.common import image_scale, model_key
+from lab_ui.common import LEARNING_RATES, image_scale, model_key
 from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, text
 from vae_core import LabError
 from vae_core.core.latents import ACTIVE_THRESHOLD, map_2d
@@ -23,7 +23,6 @@ from vae_core.image.task import PRESETS, TrainConfig
 
 SLIDER_RANGE = 3.0
 BETAS = [0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 4.0, 10.0, 100.0]
-LRS = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
 PRESET_LABELS = {"quick": "quick (≈ 1 min)", "full": "full (≈ 10 min)"}
 MODEL_DEFAULTS = {"mlp": {"hidden": [512, 256]}, "conv": {"channels": [16, 32, 64], "hidden": 512}}
 TRAIN_LABEL = "Image separation (MNIST + Fashion-MNIST)"
@@ -328,8 +327,8 @@ def train_config_ui() -> tuple[TrainConfig, str]:
     seed = bound("train_seed" + k, int_in(0, 2**31 - 1), lambda: c3.number_input(
         "Seed", 0, 2**31 - 1, 0, key="train_seed" + k))
     c1, c2, c3, c4 = st.columns(4)
-    lr = bound("train_lr" + k, one_of(LRS), lambda: c1.select_slider(
-        "Learning rate", LRS, value=p["lr"], format_func=lambda v: f"{v:g}", key="train_lr" + k))
+    lr = bound("train_lr" + k, one_of(LEARNING_RATES), lambda: c1.select_slider(
+        "Learning rate", LEARNING_RATES, value=p["lr"], format_func=lambda v: f"{v:g}", key="train_lr" + k))
     batch = bound("train_batch" + k, one_of(BATCH_SIZES), lambda: c2.select_slider(
         "Batch size", BATCH_SIZES, value=p["batch_size"], key="train_batch" + k))
     anneal = bound("train_anneal" + k, float_in(0.0, 50.0), lambda: c3.number_input(

@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from lab_ui.charts import loss_curves_figure, runs_curves_figure
-from lab_ui.common import job_runner
+from lab_ui.common import LEARNING_RATES, job_runner
 from lab_ui.state import boolean, bound, one_of, remember, restore, student
 from vae_core import LabError
 from vae_core.core.checkpoints import BUNDLE_SUFFIX, export_bundle, import_bundle
@@ -174,12 +174,12 @@ def live_controls_ui(job: JobState) -> None:
     betas = job.history.get("beta") or [job.config.get("beta", 1.0)]
     changed = [c for c in job.history.get("changes", []) if "beta" in c]
     current_beta = changed[-1]["beta"] if changed else float(betas[-1])
-    lr_now = float(job.config.get("lr", LR_CHOICES[2]))
+    lr_now = float(job.config.get("lr", LEARNING_RATES[2]))
     with st.expander("Change β or the learning rate while it trains"):
         c1, c2 = st.columns(2)
         c1.number_input("New β", 0.0, 1000.0, float(current_beta), key=f"new_beta_{job.id}",
                                help="The weight of the KL term from the next step on (it replaces any KL warm-up).")
-        c2.select_slider("New learning rate", LR_CHOICES, value=min(LR_CHOICES, key=lambda v: abs(v - lr_now)),
+        c2.select_slider("New learning rate", LEARNING_RATES, value=min(LEARNING_RATES, key=lambda v: abs(v - lr_now)),
                               key=f"new_lr_{job.id}", format_func=lambda v: f"{v:g}",
                               help="The cosine schedule goes on decaying from the new rate.")
         with st.container(horizontal=True):
@@ -192,9 +192,6 @@ def live_controls_ui(job: JobState) -> None:
     error = st.session_state.pop(f"control_error_{job.id}", None)
     if error:
         st.error(error)
-
-
-LR_CHOICES = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
 
 
 def curves_view(job_id: str) -> None:

@@ -372,7 +372,8 @@ class FolderJobRunner(JobRunner):
                 commands = json.loads(path.read_text())["commands"] if path.exists() else []
             except (OSError, ValueError, KeyError):
                 commands = []
-            command = {"do": do, **({"beta": beta} if beta is not None else {}), **({"lr": lr} if lr is not None else {})}
+            values = {k: v for k, v in (("beta", beta), ("lr", lr)) if v is not None}
+            command = {"do": do, **values}
             atomic_write_json(path, {"commands": [*commands, command]})
 
     def jobs(self, owner: str | None = None) -> list[JobState]:

@@ -4,9 +4,9 @@ The loop knows no task and no UI. A task plugs in through :class:`TrainingTask` 
 loss terms by name, a validation score and extra figures, a preview for the live view); the loop reports through
 a :class:`Callbacks` object (``on_step``, ``on_epoch``, ``on_change``), stops early when its ``stop`` event is set
 or its time budget is spent, can be paused, stepped an epoch at a time and have its β and learning rate changed
-while it runs (:class:`Control`; every change is recorded in the history), optionally validates a moving average of the weights (EMA), and keeps the best model by the
-task's validation score. With ``out_dir`` the best model is written every time it improves, so a run that is
-stopped or killed still leaves a complete checkpoint behind. A run is not resumed: started again with the same
+while it runs (:class:`Control`; every change is recorded in the history), optionally validates a moving average of
+the weights (EMA), and keeps the best model by the task's validation score. With ``out_dir`` the best model is
+written every time it improves, so a run that is stopped or killed still leaves a complete checkpoint behind. A run is not resumed: started again with the same
 config and seed it gives the same numbers.
 """
 from __future__ import annotations
