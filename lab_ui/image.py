@@ -9,13 +9,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui.charts import png_data_url
+from lab_ui.latent_pad import atlas_url, latent_pad
 from lab_ui.common import LEARNING_RATES, image_scale, model_key
 from lab_ui.state import BadValue, boolean, bound, float_in, int_in, one_of, remember, restore, text
 from vae_core import LabError
 from vae_core.core.latents import ACTIVE_THRESHOLD, map_2d
 from vae_core.image.demo import CLASS_NAMES, test_pair_strips, tile, upscale
 from vae_core.image.inference import ImageSeparator
-from vae_core.image.latents import (PLANE_SPAN, LatentSummary, decode, interpolate, plane, plane_dims, plane_values,
+from vae_core.image.latents import (PLANE_SPAN, LatentSummary, decode, interpolate, plane, plane_dims,
                                     summarize, traversal)
 from vae_core.image.model import SOURCES, remix
 from vae_core.image.demo import GRID_COLUMNS
@@ -193,70 +194,79 @@ def map_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
         st.caption(f"Sliders start from test mixture {st.session_state.lx_picked} (click a point to choose another).")
 
 
-PLANE_TILES = 15  # decoded tiles per axis of the manifold figure
-PLANE_HOVER = 21  # hover points per axis of the plane chart, each with its decoded picture
-PLANE_PX = 420  # both panels' side in pixels, so the figure and the chart line up
+PLANE_TILES = 15  # decoded tiles per axis of the manifold figure under the marker
+PLANE_ATLAS = 41  # pictures per axis the drag pad can show (steps of 0.15 over [-3, 3]), decoded in advance
+# Pixel sides of the pad and its picture, and the scatter's height: normal, and in projector mode (one column,
+# the scatter below the pad)
+PLANE_SIZES = {False: (360, 150, 330), True: (480, 240, 480)}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _plane_pictures(_sep: ImageSeparator, key: str, source: int, dims: tuple[int, int],
-                    z0: tuple[float, ...]) -> tuple[np.ndarray, list[str]]:
-    """The manifold figure ``(PLANE_TILES, PLANE_TILES)`` tiled into one picture, and the hover grid's pictures
-    (row-major, top row first) as PNG data URLs; cached per model, source, plane and fixed point."""
-    point = np.asarray(z0, dtype=np.float32).reshape(len(SOURCES), -1)
-    figure = tile(plane(_sep, source, dims, point, PLANE_TILES), pad=0)
-    hover = plane(_sep, source, dims, point, PLANE_HOVER)
-    return figure, [png_data_url(img, 3) for img in hover.reshape(-1, 28, 28)]
+                    z0: tuple[float, ...]) -> tuple[str, str]:
+    """The manifold figure ``(PLANE_TILES, PLANE_TILES)`` and the drag pad's atlas ``(PLANE_ATLAS, PLANE_ATLAS)``,
+    each tiled into one PNG data URL; cached per model, source, plane and ``z0``: the values of that source's other
+    dimensions (what the pictures depend on; a 2-D latent has none, so its pictures are computed once)."""
+    point = np.zeros((len(SOURCES), _sep.latent_dim), dtype=np.float32)
+    point[source] = z0
+    figure = atlas_url(plane(_sep, source, dims, point, PLANE_TILES), levels=256)
+    return figure, atlas_url(plane(_sep, source, dims, point, PLANE_ATLAS))
 
 
 def plane_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
-    """The latent plane of one decoder: what it draws over the plane, the test encodings on it, and a hover
-    that decodes any point of it (in the browser: every hover picture is drawn in advance)."""
+    """The latent plane of one decoder: what it draws over the plane with a marker to drag (the picture under the
+    marker redraws in the browser as it moves), and the test encodings on the plane."""
     source = bound("lx_plane_source", one_of([0, 1]), lambda: st.radio(
         "Decoder", [0, 1], format_func=SOURCES.__getitem__, horizontal=True, key="lx_plane_source"))
     dims = plane_dims(summary, source)
     a, b = (f"z{d}" for d in dims)
     point = current_point(sep)
     others = sep.latent_dim > 2
-    figure, hover = _plane_pictures(sep, model_key(sep), source, dims, tuple(np.round(point.ravel(), 2)))
-    left, right = st.columns(2)
+    others_at = np.round(point[source], 2)
+    others_at[list(dims)] = 0.0  # the plane's own axes are drawn over their range, whatever the sliders say
+    figure, atlas = _plane_pictures(sep, model_key(sep), source, dims, tuple(others_at.tolist()))
+
+    def picked(value: tuple[float, float]) -> None:
+        moved = current_point(sep)
+        moved[source, dims[0]], moved[source, dims[1]] = value
+        set_point(sep, moved)
+
+    projector = bool(st.session_state.get("projector"))
+    pad_px, picture_px, scatter_px = PLANE_SIZES[projector]
+    left, right = (st.container(), st.container()) if projector else st.columns([0.63, 0.37])
     with left:
-        st.image(figure, clamp=True, width=PLANE_PX,
-                 caption=f"What the {SOURCES[source]} decoder draws at each point of the plane: {a} from −3 (left) "
-                         f"to 3 (right), {b} from −3 (bottom) to 3 (top)"
-                         + (", the other dimensions at the sliders' values." if others else "."))
-    values = plane_values(PLANE_HOVER)
-    ys, xs = np.meshgrid(values[::-1], values, indexing="ij")
-    grid = pd.DataFrame({a: xs.ravel().astype(float).round(2), b: ys.ravel().astype(float).round(2), "image": hover})
+        start = (float(point[source, dims[0]]), float(point[source, dims[1]]))
+        latent_pad(atlas, figure, PLANE_ATLAS, PLANE_SPAN, start, (a, b), key="lx_pad", on_pick=picked,
+                   size=pad_px, preview=picture_px, large=projector,
+                   hint=f"Drag the ring (or hover, or use the arrow keys): the {SOURCES[source]} decoder's drawing "
+                        "there shows at once. Let go to move the sliders to that point."
+                        + (" The other dimensions stay at the sliders' values." if others else ""))
     n = min(MAP_POINTS, len(summary.mu))
     labels = summary.digit_labels if source == 0 else summary.clothing_labels
     names = CLASS_NAMES[SOURCES[source]]
     encodings = pd.DataFrame({a: summary.mu[:n, source, dims[0]], b: summary.mu[:n, source, dims[1]],
                               "class": [names[c] for c in labels[:n]]})
     scale = alt.Scale(domain=[-PLANE_SPAN, PLANE_SPAN])
-    pick = alt.selection_point(name="plane_pick", fields=[a, b], on="click")
-    hover_layer = (alt.Chart(grid).mark_square(size=260, opacity=0.02, color="grey")
-                   .encode(x=alt.X(a, scale=scale), y=alt.Y(b, scale=scale), tooltip=["image", a, b])
-                   .add_params(pick))
-    dots = (alt.Chart(encodings).mark_circle(size=18, opacity=0.75)
+    color = alt.Color("class:N", sort=list(names), scale=alt.Scale(scheme="category10"), legend=None)
+    dots = (alt.Chart(encodings).mark_circle(size=18, opacity=0.6)
             .encode(x=alt.X(a, scale=scale, title=f"{a} (latent mean)"), y=alt.Y(b, scale=scale, title=f"{b}"),
-                    color=alt.Color("class:N", sort=list(names), scale=alt.Scale(scheme="category10")),
-                    tooltip=["class"]))
-    chart = alt.layer(dots, hover_layer).properties(width=PLANE_PX + 80, height=PLANE_PX, title=alt.TitleParams(
-        f"{n} test mixtures on the {SOURCES[source]} plane", subtitle="hover: what the decoder draws there"))
-
-    def picked() -> None:
-        points = st.session_state.get("lx_plane", {}).get("selection", {}).get("plane_pick", [])
-        if points:
-            moved = current_point(sep)
-            moved[source, dims[0]], moved[source, dims[1]] = points[0][a], points[0][b]
-            set_point(sep, moved)
-
+                    color=color, tooltip=["class", alt.Tooltip(a, format=".2f"), alt.Tooltip(b, format=".2f")]))
+    # Each class named where its encodings centre (the medians), in place of a legend that would take the room
+    centres = encodings.groupby("class", as_index=False)[[a, b]].median()
+    named = alt.Chart(centres).encode(x=alt.X(a, scale=scale), y=alt.Y(b, scale=scale), text="class")
+    halo = named.mark_text(fontSize=17, fontWeight="bold", stroke="white", strokeWidth=5, strokeJoin="round")
+    chart = alt.layer(dots, halo, named.mark_text(fontSize=17, fontWeight="bold").encode(color=color)).properties(
+        height=scatter_px, title=alt.TitleParams(f"{n} test encodings", subtitle=(
+            f"where the encoder puts {('digits', 'clothing items')[source]} on the plane")))
     with right:
-        st.altair_chart(chart, key="lx_plane", on_select=picked, selection_mode="plane_pick", width="content")
+        if projector:  # a square plot under the pad, rather than the page's whole width
+            st.altair_chart(chart.properties(width=scatter_px), key="lx_plane", width="content")
+        else:
+            st.altair_chart(chart, key="lx_plane", width="stretch")
     st.caption("Where the coloured encodings crowd, the decoder has learnt that class; between the clusters it "
                "blends them, and far from them (beyond about ±2) the prior puts little mass and the drawings blur. "
-               "Click a point of the plane to move the sliders there.")
+               f"The pad shows pictures decoded in advance at {PLANE_ATLAS} × {PLANE_ATLAS} points (steps of "
+               f"{2 * PLANE_SPAN / (PLANE_ATLAS - 1):.2f}); the sliders decode the exact point.")
 
 
 def kl_ui(sep: ImageSeparator, summary: LatentSummary) -> None:

@@ -270,30 +270,51 @@ def test_latent_map_hover_shows_the_picture_and_click_starts_there(browser, stre
         page.close()
 
 
-def test_latent_plane_hover_decodes_at_once_and_a_click_moves_the_sliders(browser, streamlit_server):
-    """The explorer opens on the 2-D model's plane: hovering shows what the decoder draws under the pointer (every
-    picture is in the page already), and a click moves that decoder's two sliders to the point."""
+def test_dragging_on_the_latent_plane_redraws_the_picture_and_letting_go_moves_the_sliders(browser, streamlit_server):
+    """The explorer opens on the 2-D model's plane: hovering shows what the decoder draws under the pointer,
+    dragging the marker redraws that picture at each move without waiting for the server, and letting go (or an
+    arrow key) moves that decoder's two sliders to the point."""
     from playwright.sync_api import expect
 
     base, log_path, _ = streamlit_server
     page = _open(browser, base, "latent-explorer", "Latent explorer")
     try:
-        expect(page.get_by_text("draws at each point of the plane")).to_be_visible()
-        chart = page.locator('[data-testid="stVegaLiteChart"]').first
-        chart.scroll_into_view_if_needed()
-        page.wait_for_timeout(1000)
-        found = _hover_until_picture(page, chart, 24)
-        assert found, "no tooltip with a decoded picture appeared over the latent plane"
-        assert 'src="data:image/png;base64,' in found[2] and "z0" in found[2] and "z1" in found[2]
+        pad = page.locator('.pad[data-ready="1"]')
+        expect(pad).to_have_count(1, timeout=UI_TIMEOUT)
+        pad.scroll_into_view_if_needed()
+        canvas = page.locator(".pad-wrap .decoded")  # in the pad's shadow root: locators reach it, querySelector not
+        picture = lambda: canvas.evaluate("c => c.toDataURL()")  # noqa: E731
+        point = lambda: pad.get_attribute("data-point")  # noqa: E731
         values = page.locator('[data-testid="stSliderThumbValue"]')
-        before = values.all_inner_texts()
-        page.mouse.click(found[0], found[1])
-        for _ in range(50):
-            page.wait_for_timeout(200)
-            after = values.all_inner_texts()
-            if after != before:
-                break
-        assert after != before, "a click on the plane did not move the sliders"
+        box = pad.bounding_box()
+        at = lambda fx, fy: (box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)  # noqa: E731
+        start_picture, start_point = picture(), point()
+        # Hover: the picture follows the pointer; leaving the pad puts back the marker's own.
+        page.mouse.move(*at(0.1, 0.1))
+        assert point() == "-2.40,2.40" and picture() != start_picture
+        page.mouse.move(box["x"] - 40, box["y"] + box["height"] / 2)
+        assert point() == start_point and picture() == start_picture
+        # Drag along the top edge to the right: a new picture at every step, the sliders unmoved until the end.
+        sliders_before = values.all_inner_texts()
+        page.mouse.move(*at(0.1, 0.1))
+        page.mouse.down()
+        seen = {picture()}
+        for k in range(1, 9):
+            page.mouse.move(*at(0.1 + 0.1 * k, 0.1))
+            seen.add(picture())
+        assert len(seen) >= 6, "the picture did not follow the drag"
+        assert values.all_inner_texts() == sliders_before
+        page.mouse.up()
+        assert point() == "2.40,2.40"
+        expect(values.nth(0)).to_have_text("2.40", timeout=UI_TIMEOUT)
+        expect(values.nth(1)).to_have_text("2.40")
+        assert values.all_inner_texts()[2:4] == sliders_before[2:4]  # the clothing latent stays where it was
+        # The keyboard moves the marker one grid step (0.15) and the sliders with it.
+        pad.focus()
+        page.keyboard.press("ArrowLeft")
+        expect(values.nth(0)).to_have_text("2.25", timeout=UI_TIMEOUT)
+        latencies = page.evaluate("window.__latentPadLatencies")
+        assert len(latencies) >= 10 and all(t > 0 for t in latencies)
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
         _screenshot(page, "latent-plane.png")
     finally:

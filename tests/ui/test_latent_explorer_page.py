@@ -5,6 +5,7 @@ import base64
 import io
 import json
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from PIL import Image
@@ -50,7 +51,8 @@ def test_page_shows_sliders_decoded_images_and_charts(page):
 
 
 def chart_spec(at: AppTest, key_part: str):
-    """The Vega-Lite chart whose element id names ``key_part`` (``lx_map`` or ``lx_plane``) and its spec."""
+    """The Vega-Lite chart whose element id names ``key_part`` (a chart with a selection, e.g. ``lx_map``) and its
+    spec."""
     (chart,) = [c for c in at.get("vega_lite_chart") if key_part in c.proto.id]
     return chart, json.loads(chart.proto.spec)
 
@@ -75,26 +77,57 @@ def test_latent_map_tooltips_carry_each_points_picture(page):
     assert png.size == (168, 56)
 
 
-def test_latent_plane_shows_the_manifold_the_encodings_and_a_picture_under_every_hover_point(page):
-    """The first tab: the decoder's drawings over its plane (15 x 15 tiles of 28 px), and a chart with the test
-    encodings and a 21 x 21 grid of hover points, each carrying the picture decoded there."""
-    (figure,) = [img for img in page.get("image") if any("draws at each point of the plane" in c for c in img.captions)]
-    assert "digit decoder" in figure.captions[0]
-    chart, spec = chart_spec(page, "lx_plane")
-    hover = dataset(chart, "image")
-    assert len(hover) == 21 * 21 and hover["image"].str.startswith("data:image/png;base64,").all()
-    x, y = (c for c in hover.columns if c != "image")
-    assert hover[x].min() == -3 and hover[x].max() == 3 and hover[y].min() == -3 and hover[y].max() == 3
-    # The pictures differ along both axes: the decoder's output depends on both coordinates it is given.
-    assert hover["image"].nunique() > 21
-    encodings = dataset(chart, "class")
-    assert len(encodings) == 1000
-    (select,) = spec["params"]
-    assert select["select"]["fields"] == [x, y] and select["select"]["on"] == "click"  # moves the sliders there
-    # The clothing decoder's plane is another picture.
+def pad_data(at: AppTest) -> dict:
+    """What the latent pad (``lab_ui.latent_pad``) was given to draw."""
+    (pad,) = [e for e in at.get("bidi_component") if e.proto.component_name == "vae_lab.latent_pad"]
+    return json.loads(pad.proto.json)
+
+
+def data_url_pixels(url: str) -> np.ndarray:
+    assert url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
+def test_latent_plane_pad_holds_the_decoded_plane_and_starts_at_the_sliders(page):
+    """The first tab: a pad over the digit decoder's manifold figure (15 x 15 tiles), with an atlas of 41 x 41
+    pictures decoded in advance for the marker to show as it moves, starting at the digit sliders' point; beside
+    it the 1,000 test encodings on the same plane with each class named at its middle."""
+    data = pad_data(page)
+    assert data["n"] == 41 and data["span"] == 3.0 and data["names"] == ["z0", "z1"]
+    assert data["point"] == pytest.approx([s.value for s in latent_sliders(page, 0)])
+    atlas = data_url_pixels(data["atlas"]).astype(float)
+    assert atlas.shape == (41 * 28, 41 * 28)
+    assert data_url_pixels(data["background"]).shape == (15 * 28, 15 * 28)
+    tiles = atlas.reshape(41, 28, 41, 28).transpose(0, 2, 1, 3)
+    # The decoder's drawing depends on both coordinates: it changes along each axis of the plane.
+    assert np.abs(tiles[20, 0] - tiles[20, 40]).mean() > 10 and np.abs(tiles[0, 20] - tiles[40, 20]).mean() > 10
+    (chart,) = [c for c in page.get("vega_lite_chart") if "test encodings" in c.proto.spec]
+    assert len(dataset(chart, "z0")) == 1000
+    # The class names sit where each class's encodings centre.
+    centres = [t for t in (pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets)
+               if len(t) == 10]
+    assert len(centres) == 1 and sorted(centres[0]["class"]) == [str(d) for d in range(10)]
+    # The clothing decoder's plane is another atlas, starting at the clothing sliders.
     page.radio(key="lx_plane_source").set_value(1).run()
-    (clothing,) = [img for img in page.get("image") if any("draws at each point" in c for c in img.captions)]
-    assert "clothing decoder" in clothing.captions[0] and clothing.value != figure.value
+    clothing = pad_data(page)
+    assert clothing["atlas"] != data["atlas"] and clothing["background"] != data["background"]
+    assert clothing["point"] == pytest.approx([s.value for s in latent_sliders(page, 1)])
+
+
+def test_the_atlas_tiles_pictures_in_rows_and_columns_with_grey_levels_kept():
+    """``atlas_url``: picture (i, j) is the tile at row i, column j, to within half a grey step."""
+    from lab_ui.latent_pad import ATLAS_LEVELS, atlas_url
+
+    pictures = np.random.default_rng(0).random((3, 4, 28, 28))
+    pixels = data_url_pixels(atlas_url(pictures)).astype(float) / 255
+    assert pixels.shape == (3 * 28, 4 * 28)
+    step = 256 // ATLAS_LEVELS / 255
+    for i in range(3):
+        for j in range(4):
+            tile = pixels[i * 28:(i + 1) * 28, j * 28:(j + 1) * 28]
+            assert np.abs(tile - pictures[i, j]).max() <= step / 2 + 1e-6
+    exact = data_url_pixels(atlas_url(pictures, levels=256)).astype(float) / 255
+    assert np.abs(exact[:28, :28] - pictures[0, 0]).max() <= 0.5 / 255 + 1e-6
 
 
 def test_moving_a_digit_slider_changes_only_the_digit_image(page):

@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "server's side of a class whose browsers run on the students' machines)")
     b.add_argument("--repeats", type=positive_int, default=None,
                    help="watch-quick: unwatched/watched pairs to run in turn (default 1); pages: visits with the "
-                        "models cached after the first (default 5)")
+                        "models cached after the first (default 5); plane-drag: drags (default 3)")
     b.add_argument("--pages", nargs="+", default=None,
                    help="pages: the url paths to open ('' for Home; default: every page)")
     b.set_defaults(func=cmd_bench)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import socket
@@ -454,3 +455,72 @@ def bench_serve(sizes: list[int], minutes: float = 0.0, client: str = "browser",
         raise LabError("--minutes keeps browser sessions using the app; use it with --client browser.")
     say = print if echo else (lambda *a, **k: None)
     return asyncio.run(_run(sizes, minutes, client, say))
+
+
+PAD = ".pad"  # lab_ui.latent_pad's drag surface; it records each move's latency in window.__latentPadLatencies
+_PAD_LATENCIES = "() => (window.__latentPadLatencies || []).slice()"
+
+
+async def _drag(path: str, moves: int, repeats: int, say: Any) -> dict[str, Any]:
+    report: dict[str, Any] = {"cpus": os.cpu_count(), "path": path, "moves": moves, "repeats": repeats, "drags": []}
+    async with _playwright()() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, base, _ = start_server(Path(tmp) / "runs", Path(tmp) / "server.log")
+            try:
+                page = await browser.new_page(viewport={"width": 1366, "height": 900})
+                await page.goto(f"{base}/{path}", timeout=PAGE_TIMEOUT_MS)
+                pad = page.locator(f'{PAD}[data-ready="1"]').first
+                await pad.wait_for(timeout=PAGE_TIMEOUT_MS)
+                await pad.scroll_into_view_if_needed()
+                await asyncio.sleep(1.0)  # the page settles: its last fragments and reruns
+                sliders = page.locator('[data-testid="stSliderThumbValue"]')
+                for r in range(repeats):
+                    box = await pad.bounding_box()
+                    before = len(await page.evaluate(_PAD_LATENCIES))
+                    values = await sliders.all_inner_texts()
+                    # A loop around the plane's middle, a different radius each repeat: every move lands on a
+                    # new grid point now and then, as a student's hand does.
+                    cx, cy, radius = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, \
+                        box["width"] * (0.2 + 0.2 * r / max(1, repeats - 1))
+                    await page.mouse.move(cx + radius, cy)
+                    await page.mouse.down()
+                    for k in range(1, moves + 1):
+                        angle = 2 * math.pi * k / moves
+                        await page.mouse.move(cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+                    t = time.perf_counter()
+                    await page.mouse.up()
+                    while await sliders.all_inner_texts() == values:  # the exact point, decoded by the server
+                        if time.perf_counter() - t > PAGE_TIMEOUT_MS / 1000:
+                            raise LabError("The sliders never moved after the drag ended.")
+                        await asyncio.sleep(0.01)
+                    release = time.perf_counter() - t
+                    await asyncio.sleep(0.5)
+                    latencies = (await page.evaluate(_PAD_LATENCIES))[before:]
+                    drag = {"move_ms": percentiles(latencies), "release_to_sliders_s": round(release, 3)}
+                    report["drags"].append(drag)
+                    say(f"drag {r + 1} of {repeats}: {len(latencies)} moves, pointer to picture median "
+                        f"{drag['move_ms']['p50']} ms, p95 {drag['move_ms']['p95']} ms, max "
+                        f"{drag['move_ms']['max']} ms; release to sliders {release:.2f} s")
+                problems = await page.locator('[data-testid="stException"]').count()
+                report["exceptions"] = problems
+            finally:
+                stop_server(proc)
+        await browser.close()
+    every = [d["move_ms"] for d in report["drags"]]
+    report["move_ms_p50_range"] = [min(m["p50"] for m in every), max(m["p50"] for m in every)]
+    report["move_ms_p95_max"] = max(m["p95"] for m in every)
+    report["move_ms_max"] = max(m["max"] for m in every)
+    report["release_to_sliders_s"] = percentiles([d["release_to_sliders_s"] for d in report["drags"]])
+    say(f"pointer move to picture drawn, {repeats} drags of {moves} moves: median {report['move_ms_p50_range']} ms "
+        f"(range over drags), p95 at most {report['move_ms_p95_max']} ms, slowest {report['move_ms_max']} ms; "
+        f"release to sliders median {report['release_to_sliders_s']['p50']} s")
+    return report
+
+
+def drag_latent_pad(path: str, moves: int = 100, repeats: int = 3, echo: bool = True) -> dict[str, Any]:
+    """Open ``path`` (a page with a latent pad) on a fresh server in Chromium and drag the pad's marker ``repeats``
+    times in a loop of ``moves`` pointer moves: each move's time from the pointer event to the picture drawn
+    (the page's own record, taken after the next frame), and from letting go to the sliders showing the point."""
+    say = print if echo else (lambda *a, **k: None)
+    return asyncio.run(_drag(path, moves, repeats, say))

@@ -21,8 +21,8 @@ from vae_core.image.model import REFINE_STEPS
 from vae_core.core.models import build_model
 from vae_core.core.bench import separation_latency_ms
 from vae_core.core.inference import load_checkpoint
-from vae_core.core.loadtest import watch_training
-from vae_core.core.registry import require_task
+from vae_core.core.loadtest import drag_latent_pad, watch_training
+from vae_core.core.registry import get_task, require_task
 from vae_core.image.latents import decode, traversal
 
 
@@ -150,6 +150,18 @@ def bench_watch_quick(data_root: Path | None = None, repeats: int = 1, client: s
                               if p["watched_psnr_db"] is not None]}
     say(f"watched / unwatched training time over {repeats} pair(s): median {report['training_ratio_median']}, range "
         f"{report['training_ratio_range']}; test PSNR watched minus unwatched {report['psnr_gap_db']} dB")
+    return report
+
+
+def bench_plane_drag(checkpoint: str | None = None, repeats: int = 3, moves: int = 100,
+                     echo: bool = True) -> dict[str, Any]:
+    """Drag on the Latent explorer's latent plane in Chromium (browser and a fresh server on this machine's cores):
+    pointer move to the decoded picture drawn, and letting go to the sliders at the exact point. The default
+    checkpoint is the task's 2-D model, which the explorer opens on."""
+    name = checkpoint or get_task("image").prior_checkpoint
+    report = drag_latent_pad(f"latent-explorer?checkpoint={name}&who=bench-plane", moves=moves, repeats=repeats,
+                             echo=echo)
+    report["checkpoint"] = name
     return report
 
 

@@ -10,7 +10,7 @@ from vae_core.core.store import runs_dir
 from vae_core.core.registry import get_task
 from vae_core.core.cli import (add_training_args, float_list, int_tuple, positive_int, progress_printer,
                                train_and_report, training_fields)
-from vae_core.image.bench import bench_image, bench_train_quick, bench_watch_quick
+from vae_core.image.bench import bench_image, bench_plane_drag, bench_train_quick, bench_watch_quick
 from vae_core.image.data import DATASETS, ensure_dataset, missing_files
 from vae_core.image.evaluation import evaluate_checkpoint, evaluate_separator, format_metrics
 from vae_core.image.inference import ImageSeparator
@@ -161,4 +161,6 @@ BENCHES = {
     "train-quick": lambda args: bench_train_quick(data_root=args.data_dir),
     "watch-quick": lambda args: bench_watch_quick(data_root=args.data_dir, repeats=args.repeats or 1,
                                                       client=args.client),
+    "plane-drag": lambda args: bench_plane_drag(checkpoint=(args.checkpoints or [None])[0],
+                                                repeats=args.repeats or 3),
 }
