@@ -495,6 +495,23 @@ def test_bench_pages_times_the_music_page_first_and_cached(music_checkpoint):  #
     assert row["first_s"] > 0
 
 
+def test_bench_plane_drag_times_each_move_and_the_release(image_checkpoint):  # noqa: F811
+    """`bench plane-drag` drags on the Latent explorer's plane in Chromium: every pointer move is timed by the
+    page, and letting go moves the sliders (the bench waits for them)."""
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "plane-drag", "--repeats", "2", "--json"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "pointer to picture median" in out.stdout
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["checkpoint"] == "image-mlp-z2" and report["exceptions"] == 0 and len(report["drags"]) == 2
+    for drag in report["drags"]:
+        assert drag["move_ms"]["n"] >= report["moves"]  # every move drew its picture and was timed
+        assert 0 < drag["move_ms"]["p50"] <= drag["move_ms"]["p95"] <= drag["move_ms"]["max"]
+        assert drag["release_to_sliders_s"] > 0
+
+
 def test_bench_pages_names_the_pages_when_one_is_unknown():
     out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "pages", "--pages", "musik"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
