@@ -17,6 +17,7 @@ from lab_ui.shell import leave_folder_mode
 
 leave_folder_mode()  # before anything is drawn: a cold server's deep link (see lab_ui.shell)
 
+GRID_PROJECTOR_BETAS = 4  # β columns per block of the grid in projector mode
 COLLAPSE_TEXT = """
 **Why posterior collapse happens.** The KL term pulls every posterior q(z|x) towards the prior N(0, I). When β is
 large, or the decoder can explain the data well enough without the latent, the cheapest solution is to ignore z:
@@ -35,17 +36,22 @@ def _stats(_info: CheckpointInfo, key: str) -> dict:
 
 
 def runs_ui() -> list[CheckpointInfo]:
-    """Choose the runs to compare: the shipped sweep, your own runs, or both."""
+    """Choose the runs to compare: the shipped sweep, your own runs, or both; then which latent sizes and βs."""
     infos, sweeps = comparable_runs()
     groups = [f"sweep: {s}" for s in sweeps] + ["all runs with a history"]
-    c1, c2 = st.columns([1, 2])
+    c1, c2, c3 = st.columns([2, 2, 3])
     group = bound("bl_group", one_of(groups), lambda: c1.selectbox("Runs from", groups, key="bl_group"), "the runs")
     pool = infos if group == groups[-1] else [c for c in infos if c.meta.get("sweep") == group.split(": ", 1)[1]]
     latents = sorted({run_latent(c) for c in pool})
     default_latent = [z for z in (2, 10, 32) if z in latents] or latents[:1]
     chosen_latents = bound("bl_latents", some_of(latents), lambda: c2.multiselect(
         "Latent sizes", latents, default=default_latent, key="bl_latents"), "the latent sizes")
-    pool = sorted((c for c in pool if run_latent(c) in chosen_latents), key=lambda c: (run_latent(c), run_beta(c)))
+    betas = sorted({run_beta(c) for c in pool})
+    chosen_betas = bound("bl_betas", some_of(betas), lambda: c3.multiselect(
+        "β values", betas, default=betas, format_func=lambda b: f"{b:g}", key="bl_betas",
+        help="Fewer βs give each one more room: for a class, e.g. 0, 1, 10 and 100."), "the β values")
+    pool = sorted((c for c in pool if run_latent(c) in chosen_latents and run_beta(c) in chosen_betas),
+                  key=lambda c: (run_latent(c), run_beta(c)))
     return pool
 
 
@@ -91,24 +97,33 @@ def grid_ui(runs: list[CheckpointInfo]) -> None:
     st.image(tile(mixtures[None], scale=2), clamp=True, width=min(480, 60 * n),
              caption="The test mixtures every cell separates. In each cell: digit decoder (top row), clothing decoder "
                      "(bottom row).")
-    header = st.columns([2] + [3] * len(betas), vertical_alignment="bottom")
-    header[0].markdown("**latent size**")
-    for col, beta in zip(header[1:], betas):
-        col.markdown(f"**β = {beta:g}**")
-    for latent in latents:
-        cells = st.columns([2] + [3] * len(betas), vertical_alignment="top")
-        cells[0].markdown(f"**{latent}**")
-        for col, beta in zip(cells[1:], betas):
-            run = by_cell.get((latent, beta))
-            if run is None:
-                col.caption("no run")
-                continue
-            _, outputs = raw_reconstructions(load_separator(run), n)
-            report = _stats(run, str(run.path))
-            verdict = ("**collapsed**" if any(report[s]["collapsed"] for s in ("digit", "clothing"))
-                       else f"{report['digit']['active_units']} + {report['clothing']['active_units']} active")
-            col.image(tile(outputs, pad=1), clamp=True, width="stretch")
-            col.caption(f"{verdict} · KL {report['digit']['kl_nats'] + report['clothing']['kl_nats']:.0f} nats")
+    # On a projector at most four βs side by side, the rest in a second block below: cells stay readable.
+    per_block = GRID_PROJECTOR_BETAS if st.session_state.get("projector") else len(betas)
+    for start in range(0, len(betas), per_block):
+        block = betas[start:start + per_block]
+        widths = [2] + [3] * per_block
+        header = st.columns(widths, vertical_alignment="bottom")
+        header[0].markdown("**latent size**")
+        for col, beta in zip(header[1:], block):
+            col.markdown(f"**β = {beta:g}**")
+        for latent in latents:
+            cells = st.columns(widths, vertical_alignment="top")
+            cells[0].markdown(f"**{latent}**")
+            for col, beta in zip(cells[1:], block):
+                cell_ui(col, by_cell.get((latent, beta)), n)
+
+
+def cell_ui(col, run: CheckpointInfo | None, n: int) -> None:
+    """One cell of the grid: the two decoders' raw drawings for the ``n`` test mixtures and the collapse verdict."""
+    if run is None:
+        col.caption("no run")
+        return
+    _, outputs = raw_reconstructions(load_separator(run), n)
+    report = _stats(run, str(run.path))
+    verdict = ("**collapsed**" if any(report[s]["collapsed"] for s in ("digit", "clothing"))
+               else f"{report['digit']['active_units']} + {report['clothing']['active_units']} active")
+    col.image(tile(outputs, pad=1), clamp=True, width="stretch")
+    col.caption(f"{verdict} · KL {report['digit']['kl_nats'] + report['clothing']['kl_nats']:.0f} nats")
 
 
 def collapse_ui(runs: list[CheckpointInfo]) -> None:

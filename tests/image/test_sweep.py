@@ -159,3 +159,32 @@ def test_beta_lab_grid_has_beta_across_latent_size_down_and_a_verdict_per_cell(b
     verdicts = [c.value for c in beta_lab.caption if "KL" in c.value and "nats" in c.value]
     assert len(verdicts) == 4
     assert sum(v.startswith("**collapsed**") for v in verdicts) == 2  # β = 100, both latent sizes
+
+
+@pytest.mark.slow
+def test_beta_lab_shows_only_the_chosen_betas_and_wraps_them_on_a_projector(beta_lab):
+    """The β filter drops runs from every tab; in projector mode the grid puts at most four βs side by side."""
+    assert beta_lab.multiselect(key="bl_betas").value == [0.0, 100.0]
+    beta_lab.multiselect(key="bl_betas").set_value([100.0]).run()
+    assert not beta_lab.exception
+    (table,) = beta_lab.dataframe
+    assert sorted(table.value["run"]) == ["β=100, z=2", "β=100, z=4"]
+    assert len(beta_lab.get("image")) == 1 + 2
+    headers = [m.value for m in beta_lab.markdown if m.value.startswith("**β = ")]
+    assert headers == ["**β = 100**"]
+
+
+@pytest.mark.slow
+def test_beta_lab_grid_blocks_of_four_betas_on_a_projector():
+    """The shipped sweep's seven βs on a projector: two blocks (four βs, then three), each with its header row."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages/beta-lab.py"), default_timeout=120)
+    at.session_state["projector"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    betas = at.multiselect(key="bl_betas").value
+    assert len(betas) > 4
+    headers = [m.value for m in at.markdown if m.value.startswith("**β = ")]
+    assert headers == [f"**β = {b:g}**" for b in betas]
+    assert sum(m.value == "**latent size**" for m in at.markdown) == -(-len(betas) // 4)

@@ -114,11 +114,15 @@ def test_beta_lab_round_trip():
     at.slider(key="bl_n").set_value(4).run()
     latents = at.multiselect(key="bl_latents").options
     at.multiselect(key="bl_latents").set_value([int(latents[0]), int(latents[-1])]).run()
+    betas = at.multiselect(key="bl_betas").options
+    at.multiselect(key="bl_betas").set_value([betas[0], betas[-1]]).run()
     again = reload(page, at)
     assert again.toggle(key="bl_log").value is False and again.slider(key="bl_n").value == 4
     assert again.multiselect(key="bl_latents").value == at.multiselect(key="bl_latents").value
-    bad = open_page(page, {"bl_latents": "2,999"})
-    assert len(link_warnings(bad)) == 1 and "latent sizes" in link_warnings(bad)[0]
+    assert again.multiselect(key="bl_betas").value == [float(betas[0]), float(betas[-1])]
+    bad = open_page(page, {"bl_latents": "2,999", "bl_betas": "0,0.5x"})
+    assert len(link_warnings(bad)) == 2 and "latent sizes" in " ".join(link_warnings(bad))
+    assert "β values" in " ".join(link_warnings(bad))
 
 
 def test_train_page_keeps_the_form_and_refuses_bad_values(tmp_path, monkeypatch):
