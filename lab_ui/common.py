@@ -141,6 +141,20 @@ LEARNING_RATES = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
 """The learning rates the Train page offers (a run's settings and a change while it trains)."""
 
 
+PROJECTOR_COLUMNS = 3
+"""The most items a row holds in projector mode: players and pictures wrap into more rows instead of shrinking."""
+
+
+def side_by_side(n: int, most: int | None = None) -> list[Any]:
+    """``n`` places in a row (at most ``most`` per row), fewer per row in projector mode: rows of at most
+    ``PROJECTOR_COLUMNS``, so that each item keeps a readable width on a projector."""
+    per_row = min(n, most or n, PROJECTOR_COLUMNS if st.session_state.get("projector") else n)
+    places: list[Any] = []
+    for start in range(0, n, max(1, per_row)):
+        places += st.columns(per_row)[:n - start]
+    return places
+
+
 def image_scale() -> int:
     """Upscaling factor for 28x28 images (crisp on a projector; larger still in projector mode)."""
     return 8 if st.session_state.get("projector") else 5

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab_ui.state import boolean, bound, float_in, one_of, remember, restore
-from lab_ui.common import checkpoint_picker_ui, load_separator_ui
+from lab_ui.common import checkpoint_picker_ui, load_separator_ui, side_by_side
 from vae_core import LabError
 from vae_core.core.mir1k import ORIGINAL_URL, Clip
 from vae_core.audio.demo import (ClipResult, separate_clip, separate_recording, shared_db_range,
@@ -49,7 +49,7 @@ def players_ui(r: ClipResult, name: str, prefix: str) -> None:
     """Players that keep relative loudness (WAV bytes: st.audio would normalise numpy arrays)."""
     tracks = r.tracks()
     wavs = [wav_bytes(wave, r.sample_rate) for _, wave in tracks]  # encoded once: players and downloads share them
-    for col, (label, _), wav in zip(st.columns(len(tracks)), tracks, wavs):
+    for col, (label, _), wav in zip(side_by_side(len(tracks)), tracks, wavs):
         col.markdown(f"**{label}**")
         col.audio(wav, format="audio/wav")
     row = st.container(horizontal=True)

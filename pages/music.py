@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lab_ui.common import checkpoint_picker_ui, load_separator_ui, model_key
+from lab_ui.common import checkpoint_picker_ui, load_separator_ui, model_key, side_by_side
 from lab_ui.music import player_ui
 from lab_ui.concepts import concept_ui
 from lab_ui.shell import leave_folder_mode
@@ -62,9 +62,9 @@ def generate_ui(gen) -> None:
                 st.session_state["music_generated"] = (request, gen.generate(n, seconds, seed=seed,
                                                                              temperature=temperature, prior=prior))
         clips = st.session_state["music_generated"][1]
-        cols = st.columns(min(4, len(clips)))
+        cols = side_by_side(len(clips), most=4)
         for i, wave in enumerate(clips):
-            with cols[i % len(cols)]:
+            with cols[i]:
                 player_ui(wave, gen.rate, f"Sample {i + 1}", f"sample-{gen.name}-s{seed}-{i}")
     else:
         st.caption("Press Generate to draw new clips from the prior.")
@@ -96,7 +96,7 @@ def interpolation_ui(gen, clips) -> None:
     wa = clip_excerpt(clips[ids.index(a)], gen.rate, 0.0, 3.0)
     wb = clip_excerpt(clips[ids.index(b)], gen.rate, 0.0, 3.0)
     row = _path(gen, model_key(gen), a, b, int(points), wa, wb)
-    cols = st.columns(len(row))
+    cols = side_by_side(len(row))
     for i, (col, wave) in enumerate(zip(cols, row)):
         with col:
             t = i / (len(row) - 1)

@@ -33,3 +33,29 @@ def test_the_page_shows_its_concept_panel_first(page):
     # Near the top: at most an introductory line comes before it in the page's main column.
     assert texts.index(panel) <= 1
     assert 2 <= concept.text.count(". ") + concept.text.count(": ") + 1 <= 6  # a few sentences, not an essay
+
+
+def _places(projector: bool, n: int, most: int | None = None) -> list[int]:
+    """How many columns each row of ``side_by_side(n, most)`` has, with the projector switch as given."""
+    from streamlit.testing.v1 import AppTest
+
+    def script(projector: bool, n: int, most: int | None) -> None:
+        import streamlit as st
+
+        from lab_ui.common import side_by_side
+
+        st.session_state["projector"] = projector
+        for i, place in enumerate(side_by_side(n, most)):
+            place.markdown(f"item {i}")
+
+    at = AppTest.from_function(script, args=(projector, n, most)).run()
+    assert not at.exception
+    assert [m.value for m in at.markdown] == [f"item {i}" for i in range(n)]  # every item placed, in order
+    return [len(block.children) for block in at.main.children.values() if block.type == "flex_container"]
+
+
+def test_side_by_side_wraps_into_rows_of_three_on_a_projector():
+    assert _places(False, 5) == [5]
+    assert _places(True, 5) == [3, 3]  # the second row keeps the column width: its third place stays empty
+    assert _places(True, 2) == [2]
+    assert _places(False, 6, most=4) == [4, 4]
