@@ -70,11 +70,12 @@ def start_ui(cfg: Any, run_name: str, who: str) -> None:
                 st.session_state.train_pair = [job_id, twin_id]
 
 
-# The status, progress and live picture refresh every WATCH_EVERY_S seconds; the loss curves every CURVES_EVERY_S:
-# redrawing the Plotly figure costs a browser about 0.7 s of CPU, five times a status refresh. When browser and run
-# share a laptop's cores, that drawing slows the run (`python -m vae_core bench watch-quick` measures it).
-WATCH_EVERY_S = 3.0
-CURVES_EVERY_S = 9.0
+# The status, progress and live picture refresh every WATCH_EVERY_S seconds; the loss curves every CURVES_EVERY_S.
+# A browser on the run's own cores slows it by more than the CPU it takes (most likely each wake-up holds up one
+# of its two OpenMP threads at a barrier): at 3 s and 9 s a watched quick run took 1.10-1.21 times as long as
+# unwatched, at 5 s and 10 s 1.04-1.08 (`python -m vae_core bench watch-quick --repeats 3`, 2026-12-03).
+WATCH_EVERY_S = 5.0
+CURVES_EVERY_S = 10.0
 
 
 def _eta(seconds: float | None) -> str:
