@@ -52,9 +52,10 @@ LESSONS: tuple[Lesson, ...] = (
              "latent-explorer", "Open the clothing plane",
              {"checkpoint": "image-mlp-z2", "lx_tab": "Latent plane", "lx_plane_source": "1"}),
         Step("Sampling z ~ N(0, I) and decoding is generation. Compare the 2-D model's samples with those of the "
-             "best separator (64 dimensions): open **Generate from the prior** at the bottom.",
+             "best separator (64 dimensions) under **Generate from the prior** at the bottom: the link opens it on "
+             "the separator's; switch to the 2-D model's.",
              "Why does the model that separates better draw worse samples?",
-             "image-separation", "Sample from both priors", {"prior_model": "chosen"}),
+             "image-separation", "Sample from both priors", {"prior_open": "true", "prior_model": "chosen"}),
     )),
     Lesson("β and posterior collapse", (
         Step("Each line is a run that differs only in β. Watch the KL panel as β grows.",

@@ -146,13 +146,12 @@ def test_image_page_shows_separation(image_page, image_checkpoint):  # noqa: F81
     assert "vs mixture" in at.metric[0].delta
     # Stored metrics: the table when the checkpoint has them, else a hint how to compute them.
     if image_checkpoint.meta.get("test_metrics"):
-        table = at.dataframe[0].value
-        assert len(at.dataframe) == 1 and len(table) == 6  # four estimates with and without refinement, baseline
+        table = at.table[0].value
+        assert len(at.table) == 1 and len(table) == 6  # four estimates with and without refinement, baseline
         assert table["PSNR mean (dB)"].iloc[0] == round(
             image_checkpoint.meta["test_metrics"]["refined_split"]["psnr_mean"], 2)
     else:
         assert any("vae_core eval" in i.value for i in at.info)
-    assert len(prior_image(at)) == 1
 
 
 @pytest.mark.parametrize("key, value", [("weight", 0.3), ("noise", 0.2)])
@@ -198,9 +197,16 @@ def test_batch_tab_renders_grid(image_page):
     assert img.value != first
 
 
-def test_sample_again_changes_prior_samples(image_page):
-    at = image_page
+def test_the_prior_is_drawn_only_while_its_box_is_open(image_page):
+    """Closed (the default with data), the box holds nothing: no model is loaded and no samples are drawn for it."""
+    (expander,) = [e for e in image_page.expander if e.label == "Generate from the prior"]
+    assert not expander.get("image") and "prior_model" not in [r.key for r in image_page.radio]
+
+
+def test_sample_again_changes_prior_samples():
+    at = open_page("pages/image-separation.py", {"prior_open": "true"})
     first = prior_image(at)
+    assert len(first) == 1
     at.button(key="prior_new").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert prior_image(at) != first
@@ -222,7 +228,7 @@ def test_stored_metrics_table(tmp_path, monkeypatch):
     at.sidebar.selectbox(key="checkpoint_select").set_value("tiny-scored (user)").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "test PSNR" in at.sidebar.caption[0].value
-    (table,) = at.dataframe
+    (table,) = at.table
     df = table.value
     assert list(df["estimate"]) == ["default: refined latents, split", "encoder's guess, split",
                                     "encoder's guess, residual added back", "refined latents, raw decoders",

@@ -40,7 +40,7 @@ def reload(page: str, at: AppTest) -> AppTest:
 
 def test_image_page_round_trip(image_checkpoint):  # noqa: F811
     page = "pages/image-separation.py"
-    at = open_page(page, {"who": "ada"})
+    at = open_page(page, {"who": "ada", "prior_open": "true"})
     at.radio(key="digit_mode").set_value("index").run()
     at.number_input(key="digit_index").set_value(42).run()
     at.slider(key="weight").set_value(0.3).run()
