@@ -87,7 +87,8 @@ def start_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
 
 
 def sliders_ui(sep: ImageSeparator, summary: LatentSummary) -> None:
-    show_all = bound("lx_all", boolean, lambda: st.toggle(
+    # A small latent shows every slider; the switch only where there are more dimensions than SHOWN_DIMS
+    show_all = sep.latent_dim <= SHOWN_DIMS or bound("lx_all", boolean, lambda: st.toggle(
         f"Show all {sep.latent_dim} dimensions (otherwise the {SHOWN_DIMS} with the most KL)", key="lx_all"))
     cols = st.columns(2)
     for s, col in enumerate(cols):

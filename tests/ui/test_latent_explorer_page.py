@@ -172,6 +172,7 @@ def test_the_explorer_starts_on_the_two_dimensional_model_and_keeps_its_own_choi
     """The image page's default separates best; the explorer starts on the model whose prior fills its plane."""
     assert page.session_state["explorer_image_name"] == "image-mlp-z2"
     assert [s.key for s in latent_sliders(page, 0)] == ["z:image-mlp-z2:0:0", "z:image-mlp-z2:0:1"]
+    assert not [t for t in page.toggle if t.key == "lx_all"]  # two sliders each: nothing to show or hide
 
 
 def test_show_all_dimensions(page, image_checkpoint):  # noqa: F811
