@@ -44,7 +44,8 @@ LESSONS: tuple[Lesson, ...] = (
     )),
     Lesson("Reading the latent plane", (
         Step("This model has two latent numbers per source. The left picture is what the digit decoder draws at "
-             "each point of its plane; the dots are test digits, placed where the encoder puts them.",
+             "each point of its plane; the dots on the right are test digits, placed where the encoder puts them. "
+             "Drag the ring slowly from the 0s to the 6s and watch the large picture.",
              "Where are the 1s? What does the decoder draw between the 0s and the 6s?",
              "latent-explorer", "Open the digit plane", {"checkpoint": "image-mlp-z2", "lx_tab": "Latent plane"}),
         Step("The clothing decoder has its own plane, learnt from the same mixtures.",
