@@ -65,7 +65,6 @@ export default function (component) {
   const canvas = root.querySelector(".decoded"), ctx = canvas.getContext("2d");
   const readout = root.querySelector(".readout");
   const s = root.__pad || (root.__pad = { atlas: new Image(), dragging: false });
-  s.data = data;
   root.classList.toggle("large", Boolean(data.large));
   const { n, span, size, preview, names } = data;
   pad.style.width = pad.style.height = size + "px";
@@ -126,25 +125,32 @@ export default function (component) {
   }
   showCommitted();
 
+  // The listeners are added once but must use this render's size, names and atlas: they call through s.ui.
+  const at = (e) => { const r = pad.getBoundingClientRect(); return cell(e.clientX - r.left, e.clientY - r.top); };
+  s.ui = { at, show, place, showCommitted, commit, clampCell, timed };
   if (!s.bound) {
     s.bound = true;
-    const at = (e) => { const r = pad.getBoundingClientRect(); return cell(e.clientX - r.left, e.clientY - r.top); };
+    const ui = () => s.ui;
     pad.addEventListener("pointerdown", (e) => {
       s.dragging = true; pad.setPointerCapture(e.pointerId); ghost.style.display = "none";
-      timed(e, () => { s.cell = at(e); showCommitted(); });
+      ui().timed(e, () => { s.cell = ui().at(e); ui().showCommitted(); });
     });
     pad.addEventListener("pointermove", (e) => {
+      const { at, show, place, showCommitted, timed } = ui();
       if (s.dragging) { timed(e, () => { s.cell = at(e); showCommitted(); }); return; }
       timed(e, () => { const [i, j] = at(e); ghost.style.display = "block"; place(ghost, i, j); show(i, j); });
     });
-    const release = () => { if (s.dragging) { s.dragging = false; commit(); } };
+    const release = () => { if (s.dragging) { s.dragging = false; ui().commit(); } };
     pad.addEventListener("pointerup", release);
     pad.addEventListener("pointercancel", release);
-    pad.addEventListener("pointerleave", () => { if (!s.dragging) { ghost.style.display = "none"; showCommitted(); } });
+    pad.addEventListener("pointerleave", () => {
+      if (!s.dragging) { ghost.style.display = "none"; ui().showCommitted(); }
+    });
     pad.addEventListener("keydown", (e) => {
       const step = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[e.key];
       if (!step) return;
       e.preventDefault();
+      const { clampCell, showCommitted, commit, timed } = ui();
       timed(e, () => { s.cell = clampCell([s.cell[0] + step[0], s.cell[1] + step[1]]); showCommitted(); });
       commit();
     });

@@ -322,6 +322,32 @@ def test_dragging_on_the_latent_plane_redraws_the_picture_and_letting_go_moves_t
     assert "Traceback" not in log_path.read_text(errors="replace")
 
 
+def test_the_latent_plane_follows_a_switch_to_the_other_decoder(browser, streamlit_server):
+    """On the 64-dimensional model each decoder's plane has its own two dimensions: after switching decoder, the
+    pad (the same element, given new data) names the new dimensions under the pointer."""
+    from playwright.sync_api import expect
+
+    base, log_path, _ = streamlit_server
+    page = _open(browser, base, "latent-explorer?checkpoint=image-conv", "Latent explorer")
+    try:
+        pad = page.locator('.pad[data-ready="1"]')
+        expect(pad).to_have_count(1, timeout=UI_TIMEOUT)
+        xlabel, readout = page.locator(".pad-wrap .xlabel"), page.locator(".pad-wrap .readout")
+        first = xlabel.inner_text().split(" from")[0]
+        page.locator('[data-testid="stRadio"]').filter(has_text="Decoder").get_by_text("clothing").click()
+        expect(xlabel).not_to_contain_text(f"{first} from", timeout=UI_TIMEOUT)
+        expect(pad).to_have_count(1, timeout=UI_TIMEOUT)
+        other = xlabel.inner_text().split(" from")[0]
+        pad.scroll_into_view_if_needed()
+        box = pad.bounding_box()
+        page.mouse.move(box["x"] + 20, box["y"] + 20)
+        assert readout.inner_text().startswith(f"{other} = "), (readout.inner_text(), other)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    finally:
+        page.close()
+    assert "Traceback" not in log_path.read_text(errors="replace")
+
+
 def test_following_the_first_lesson_opens_each_step_in_its_state(browser, streamlit_server):
     """A teacher on the Lessons page clicks each step's link of the first lesson in turn: the image page opens with
     the step's mixture and settings (a 3 and a T-shirt; then raw decoders; then w = 0.2), and the student's name
