@@ -143,11 +143,62 @@ def test_forward_eval_is_deterministic_and_train_mode_samples():
     dict(latent_channels=0),
     dict(freq_bins=8),
     dict(frames=4),
+    dict(context_dilations=(0,)),
+    dict(context_dilations=(2, 32)),
 ])
 def test_config_validation(bad):
     with pytest.raises(ConfigError) as exc:
         AudioConvSeparationVAE(AudioConvConfig(**bad))
     assert one_sentence(str(exc.value))
+
+
+def _input_gradient(model: AudioConvSeparationVAE, x: torch.Tensor, f: int, t: int) -> torch.Tensor:
+    """|d voice latent mean at map position (f, t) / d input| ``(freq, frames)``: where that latent looks."""
+    x = x.clone().requires_grad_(True)
+    mu, _ = model.encode(x.unsqueeze(0))
+    c, fl, tl = model.config.latent_shape
+    mu[0, 0].reshape(c, fl, tl)[:, f, t].sum().backward()
+    return x.grad.abs()
+
+
+def test_context_dilations_widen_what_a_latent_sees():
+    """One latent position of the plain encoder depends on about 15 x 15 input bins; residual dilated layers
+    (2, 4, 8) make it depend on bins more than 100 away in frequency and on the whole patch in time."""
+    x = torch.rand(513, 64, generator=torch.Generator().manual_seed(0))
+    reach = {}
+    for dilations in ((), (2, 4, 8)):
+        m = untrained(0, context_dilations=dilations)
+        g = _input_gradient(m, x, 32, 8)  # the map centre: bins around 256, frames around 32
+        bins, frames = torch.nonzero(g > 0, as_tuple=True)
+        reach[dilations] = (int(bins.max() - bins.min()) + 1, int(frames.max() - frames.min()) + 1)
+    assert reach[()][0] <= 16 and reach[()][1] <= 16, reach
+    assert reach[(2, 4, 8)][0] > 200 and reach[(2, 4, 8)][1] == 64, reach
+
+
+def test_freq_channel_tells_the_encoder_where_a_bin_is():
+    """Without the frequency channel a spectrum shifted up by 8 bins (one latent row) encodes to the same
+    latents shifted by one row; with it, the encoder's output also depends on absolute frequency."""
+    x = torch.zeros(1, 513, 64)
+    x[0, 200:232, 16:48] = torch.rand(32, 32, generator=torch.Generator().manual_seed(0))
+    shifted = torch.roll(x, 8, dims=1)
+    for freq_channel in (False, True):
+        m = untrained(0, freq_channel=freq_channel)
+        assert m.encoder.body[0].in_channels == (2 if freq_channel else 1)
+        c, fl, tl = m.config.latent_shape
+        with torch.no_grad():
+            a = m.encode(x)[0][0, 0].reshape(c, fl, tl)[:, 20:40]
+            b = m.encode(shifted)[0][0, 0].reshape(c, fl, tl)[:, 21:41]
+        assert torch.allclose(a, b, atol=1e-5) is (not freq_channel)
+
+
+def test_wider_model_round_trips_through_a_checkpoint(tmp_path):
+    m = untrained(3, **TINY, context_dilations=(2, 4), freq_channel=True)
+    save_checkpoint(tmp_path / "ctx", m, {"task": "audio"})
+    sep = vae_core.load_checkpoint(tmp_path / "ctx")
+    assert sep.model.config.context_dilations == (2, 4) and sep.model.config.freq_channel is True
+    x = torch.rand(2, 33, 16)
+    with torch.no_grad():
+        assert torch.equal(sep.model(x).sources, m(x).sources)
 
 
 # --------------------------------------------------------------------------- patching and masks

@@ -27,12 +27,14 @@ def ensure_data(root: Path | None, download: bool) -> None:
 
 def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     values: dict[str, Any] = {}
-    for key in ("channels", "decoder_channels"):
+    for key in ("channels", "decoder_channels", "context_dilations"):
         if getattr(args, key):
             values[key] = list(getattr(args, key))
     for key in ("latent_channels", "frames", "time_strides"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
+    if args.freq_channel:
+        values["freq_channel"] = True
     cfg = AudioTrainConfig(model_config=values, mask_weight=args.mask_weight, mask_power=args.mask_power,
                            train_clips=args.train_limit, val_clips=args.val_limit, init_from=args.init_from,
                            speeds=tuple(args.speeds), gain_db=args.gain_db, remix_prob=args.remix_prob,
@@ -126,6 +128,10 @@ def add_cli(train_sub: argparse._SubParsersAction, sub: argparse._SubParsersActi
     t.add_argument("--frames", type=positive_int, default=None, help="STFT frames per patch (default 64)")
     t.add_argument("--time-strides", type=int, default=None,
                    help="how many encoder layers also halve time (default 2 of 3)")
+    t.add_argument("--context-dilations", type=int_tuple, default=None,
+                   help="residual dilated 3x3 layers after the encoder's strided ones, e.g. 2,4,8 (wider context)")
+    t.add_argument("--freq-channel", action="store_true",
+                   help="give the encoder each bin's frequency as a second input channel")
     add_training_args(t, d)
     t.add_argument("--mask-weight", type=float, default=d.mask_weight,
                    help=f"weight of the masked-magnitude terms (default {d.mask_weight:g})")

@@ -34,6 +34,13 @@ class AudioConvConfig:
     latent_channels: int = 16
     decoder_channels: tuple[int, ...] = (32, 16, 8)
     time_strides: int | None = 2  # how many encoder layers also halve time (None: all of them)
+    # Wider context: after the strided layers, residual 3x3 convolutions with these dilations (both axes).
+    # Three strided 3x3 layers alone see about 15 bins by 15 frames, too little to tell a sung harmonic
+    # from an instrument's; dilations (2, 4) widen that to about 110 bins by 60 frames.
+    context_dilations: tuple[int, ...] = ()
+    # A second input channel holding each bin's frequency (0 at DC, 1 at Nyquist): convolutions cannot tell
+    # where in the spectrum they are, and voice lives in a band (CoordConv, Liu et al. 2018).
+    freq_channel: bool = False
 
     @property
     def time_layers(self) -> int:
@@ -53,6 +60,9 @@ class AudioConvConfig:
             raise ConfigError(f"latent_channels must be between 1 and 256, not {self.latent_channels}.")
         if not 0 <= self.time_layers <= len(self.channels):
             raise ConfigError(f"time_strides must be between 0 and {len(self.channels)}, not {self.time_strides}.")
+        if len(self.context_dilations) > 8 or any(not 1 <= d <= 16 for d in self.context_dilations):
+            raise ConfigError(f"context_dilations must be at most eight numbers between 1 and 16, "
+                              f"not {self.context_dilations}.")
         if self.frames % 2 ** self.time_layers:
             raise ConfigError(f"frames ({self.frames}) must be divisible by {2 ** self.time_layers} "
                               f"(2 to the number of encoder layers that halve time).")
@@ -71,18 +81,32 @@ class AudioConvConfig:
         return c * f * t
 
 
-class ConvEncoder(nn.Module):
-    """``(batch, 1, freq, frames)`` -> features ``(batch, channels[-1], freq', frames')``: every layer halves
-    frequency, the first ``time_layers`` also halve time."""
+class DilatedResidual(nn.Module):
+    """``x + relu(bn(conv3x3_dilated(x)))``, shape-preserving ``(batch, channels, freq', frames')``."""
 
-    def __init__(self, channels: tuple[int, ...], time_layers: int):
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, 1, dilation, dilation=dilation, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + F.relu(self.bn(self.conv(x)))
+
+
+class ConvEncoder(nn.Module):
+    """``(batch, in_channels, freq, frames)`` -> features ``(batch, channels[-1], freq', frames')``: every
+    layer halves frequency, the first ``time_layers`` also halve time; then one residual block per dilation."""
+
+    def __init__(self, channels: tuple[int, ...], time_layers: int, in_channels: int = 1,
+                 dilations: tuple[int, ...] = ()):
         super().__init__()
         layers: list[nn.Module] = []
-        cin = 1
+        cin = in_channels
         for i, cout in enumerate(channels):
             stride = (2, 2 if i < time_layers else 1)
             layers += [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
             cin = cout
+        layers += [DilatedResidual(cin, d) for d in dilations]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -159,7 +183,8 @@ class AudioConvSeparationVAE(SeparationVAE):
         self.config = config or AudioConvConfig()
         self.config.validate()
         c = self.config
-        self.encoder = ConvEncoder(tuple(c.channels), c.time_layers)
+        self.encoder = ConvEncoder(tuple(c.channels), c.time_layers, 2 if c.freq_channel else 1,
+                                   tuple(c.context_dilations))
         # The four heads (mean1, logvar1, mean2, logvar2) as one 1x1 convolution.
         self.heads = nn.Conv2d(c.channels[-1], 4 * c.latent_channels, 1)
         self.decoders = nn.ModuleList(ConvDecoder(c.latent_channels, tuple(c.decoder_channels), c.time_layers)
@@ -174,7 +199,11 @@ class AudioConvSeparationVAE(SeparationVAE):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(batch, freq, frames)`` -> ``mu, logvar``, each ``(batch, source, latent_dim)``."""
-        p = self.heads(self.encoder(x.unsqueeze(1)))
+        x = x.unsqueeze(1)
+        if self.config.freq_channel:
+            freq = torch.linspace(0, 1, x.shape[2], device=x.device, dtype=x.dtype).view(1, 1, -1, 1)
+            x = torch.cat([x, freq.expand(len(x), 1, -1, x.shape[3])], dim=1)
+        p = self.heads(self.encoder(x))
         b, _, f, t = p.shape
         p = p.reshape(b, 2, 2, self.config.latent_channels * f * t)
         return p[:, :, 0], p[:, :, 1]
