@@ -60,14 +60,17 @@ class ImageSeparator(LoadedModel):
         if consistency != "none" and consistency not in CONSISTENCY:
             raise LabError(f"Mixture consistency must be one of none, {', '.join(CONSISTENCY)}; not {consistency!r}.")
         x = check_mixtures(mixtures)
-        out = self.draw(x, weight, refine_steps)
+        out = self._draw(x, weight, refine_steps)
         return out if consistency == "none" else CONSISTENCY[consistency](out, x, weight)
 
     @torch.no_grad()
     def draw(self, mixtures: torch.Tensor, weight: float = 0.5, refine_steps: int = REFINE_STEPS) -> torch.Tensor:
         """What the two decoders draw for mixtures ``(N, 28, 28)``, after ``refine_steps`` steps of latent
         refinement: ``(N, 2, 28, 28)``, before any mixture consistency."""
-        x = check_mixtures(mixtures)
+        return self._draw(check_mixtures(mixtures), weight, refine_steps)
+
+    def _draw(self, x: torch.Tensor, weight: float, refine_steps: int) -> torch.Tensor:
+        """:meth:`draw` for mixtures already checked."""
         if not 0 < weight < 1:
             raise LabError(f"The mixing weight must lie strictly between 0 and 1, not {weight}.")
         if not 0 <= refine_steps <= 1000:
