@@ -12,7 +12,7 @@ from vae_core import LabError
 from vae_core.audio.inference import AudioSeparator
 from vae_core.audio.latents import AudioLatentSummary, decode_patch, kl_map, patch_db, summarize_audio, unit_label
 from vae_core.audio.model import AUDIO_SOURCES
-from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS, AudioTrainConfig
+from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS, WIDE_CONTEXT, AudioTrainConfig
 from vae_core.core.audio_io import wav_bytes
 from vae_core.core.latents import ACTIVE_THRESHOLD
 
@@ -224,7 +224,7 @@ def train_config_ui() -> tuple[AudioTrainConfig, str]:
         "KL annealing (epochs)", 0.0, 50.0, 0.0, 0.5, key="audio_train_anneal"))
     free_bits = bound("audio_train_freebits", float_in(0.0, 5.0), lambda: c4.number_input(
         "Free bits (nats / dim)", 0.0, 5.0, 0.0, 0.1, key="audio_train_freebits"))
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     perturb = bound("audio_train_speeds", boolean, lambda: c1.checkbox(
         "Speed perturbation", False, key="audio_train_speeds",
         help=f"Also train on every clip played at {', '.join(f'{v:g}' for v in PERTURBED_SPEEDS)}× speed (pitch "
@@ -233,9 +233,15 @@ def train_config_ui() -> tuple[AudioTrainConfig, str]:
         "Keep a moving average of the weights", False, key="audio_train_ema",
         help=f"Validate and save an exponential moving average (decay {EMA_DECAY}) of the weights, which swings "
              "less from epoch to epoch than the weights themselves."))
+    wide = bound("audio_train_context", boolean, lambda: c3.checkbox(
+        "Wider context", False, key="audio_train_context",
+        help="Three more encoder layers with dilated 3×3 kernels, so each latent sees 239 frequency bins by the "
+             "whole second instead of 15 by 15, and each bin's frequency as a second input: a little slower per "
+             "epoch, better separation."))
     run_name = bound("audio_train_name", text(40), lambda: st.text_input(
         "Run name (optional)", key="audio_train_name", max_chars=40))
-    cfg = AudioTrainConfig(model_config={"latent_channels": int(latent_channels)}, beta=float(beta),
+    model_config = {"latent_channels": int(latent_channels), **(WIDE_CONTEXT if wide else {})}
+    cfg = AudioTrainConfig(model_config=model_config, beta=float(beta),
                            mask_weight=float(mask_weight), epochs=int(epochs), batch_size=int(batch), lr=float(lr),
                            seed=int(seed), kl_anneal_epochs=float(anneal), free_bits=float(free_bits),
                            time_budget_s=float(budget), speeds=PERTURBED_SPEEDS if perturb else d.speeds,

@@ -418,6 +418,8 @@ def test_cli_bench_audio(cli_checkpoint, tmp_path, capsys):
     for key in ("separate_10s_seconds", "separate_10s_one_pass_seconds"):
         t = report[key]
         assert 0 < t["median"] <= t["max"]
+    assert report["separate_10s_first_call_seconds"] > 0
+    assert "first call" in "\n".join(lines[:-1])
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS
+from vae_core.audio.task import EMA_DECAY, PERTURBED_SPEEDS, WIDE_CONTEXT
 from ui.app_fixtures import (REPO, app_env, app_runs_dir, clear_app_caches, image_checkpoint, open_page,  # noqa: F401
                           save_tiny_checkpoint)
 
@@ -524,6 +524,7 @@ def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
     at.select_slider(key="audio_train_latent").set_value(4).run()
     at.checkbox(key="audio_train_speeds").check().run()
     at.checkbox(key="audio_train_ema").check().run()
+    at.checkbox(key="audio_train_context").check().run()
     at.text_input(key="audio_train_name").set_value("tiny audio").run()
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -531,7 +532,7 @@ def test_train_page_runs_an_audio_job_from_the_form(train_runs, monkeypatch):
 
     runner = job_runner()
     (job,) = runner.jobs()
-    assert job.task == "audio" and job.config["model_config"] == {"latent_channels": 4}
+    assert job.task == "audio" and job.config["model_config"] == {"latent_channels": 4, **WIDE_CONTEXT}
     assert list(job.config["speeds"]) == list(PERTURBED_SPEEDS) and job.config["ema_decay"] == EMA_DECAY
     job = runner.wait(job.id, timeout=180)
     assert job.status in ("done", "stopped") and job.has_checkpoint, job.message

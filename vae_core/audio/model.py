@@ -5,8 +5,9 @@ Shapes: mixture patches ``(batch, freq, frames)`` as normalised dB magnitudes in
 source 0 = voice, 1 = accompaniment, in the same normalised dB units; latents ``(batch, source, latent_dim)``
 where a source's latent is a small feature map ``(latent_channels, freq', frames')`` flattened.
 
-A ConvEncoder (strided 3x3 convolutions) feeds four 1x1 heads: mean and log-variance of the voice latent
-and of the accompaniment latent. Two ConvDecoders (nearest-neighbour upsampling + 3x3 convolution), each
+A ConvEncoder (strided 3x3 convolutions, optionally followed by residual dilated ones for a wider context, and
+optionally given each bin's frequency as a second input channel) feeds four 1x1 heads: mean and log-variance of
+the voice latent and of the accompaniment latent. Two ConvDecoders (nearest-neighbour upsampling + 3x3 convolution), each
 seeing only its own source's latent, decode that source; adaptive pooling brings the output to the input's
 exact size, so any patch size works.
 """
@@ -36,7 +37,7 @@ class AudioConvConfig:
     time_strides: int | None = 2  # how many encoder layers also halve time (None: all of them)
     # Wider context: after the strided layers, residual 3x3 convolutions with these dilations (both axes).
     # Three strided 3x3 layers alone see about 15 bins by 15 frames, too little to tell a sung harmonic
-    # from an instrument's; dilations (2, 4) widen that to about 110 bins by 60 frames.
+    # from an instrument's; dilations (2, 4, 8) widen that to 239 bins by the whole 64-frame patch.
     context_dilations: tuple[int, ...] = ()
     # A second input channel holding each bin's frequency (0 at DC, 1 at Nyquist): convolutions cannot tell
     # where in the spectrum they are, and voice lives in a band (CoordConv, Liu et al. 2018).
