@@ -7,8 +7,8 @@ where a source's latent is a small feature map ``(latent_channels, freq', frames
 
 A ConvEncoder (strided 3x3 convolutions, optionally followed by residual dilated ones for a wider context, and
 optionally given each bin's frequency as a second input channel) feeds four 1x1 heads: mean and log-variance of
-the voice latent and of the accompaniment latent. Two ConvDecoders (nearest-neighbour upsampling + 3x3 convolution), each
-seeing only its own source's latent, decode that source; adaptive pooling brings the output to the input's
+the voice latent and of the accompaniment latent. Two ConvDecoders (nearest-neighbour upsampling + 3x3
+convolution), each seeing only its own source's latent, decode that source; adaptive pooling brings the output to the input's
 exact size, so any patch size works.
 """
 from __future__ import annotations
