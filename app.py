@@ -3,12 +3,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab_ui.shell import warm_up
-from lab_ui.state import copy_link_ui, projector_ui, student_ui
+from lab_ui.shell import still_placeholders, warm_up
+from lab_ui.state import copy_link_ui, one_address_change, projector_ui, student_ui
 
 # A local icon: a Material icon or emoji here makes every browser fetch the favicon from a CDN (fails offline).
 st.set_page_config(page_title="VAE Separation Lab", page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
                    layout="wide")
+still_placeholders()
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -24,10 +25,11 @@ pages = [
     st.Page("pages/lessons.py", title="Lessons", icon=":material/school:", url_path="lessons"),
 ]
 page = st.navigation(pages)
-student_ui()
-link = st.sidebar.container()  # filled after the page ran: the link then holds the page's state of this run
-projector_ui()
-page.run()
-with link:
-    copy_link_ui()
+with one_address_change():  # the run's choices reach the address bar as one change, one history entry
+    student_ui()
+    link = st.sidebar.container()  # filled after the page ran: the link then holds the page's state of this run
+    projector_ui()
+    page.run()
+    with link:
+        copy_link_ui()
 warm_up()  # after the first page is drawn: a cold server shows Home without waiting for torch

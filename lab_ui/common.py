@@ -12,7 +12,7 @@ from vae_core.core.store import SIDECAR, CheckpointInfo, list_checkpoints, runs_
 from vae_core.core.jobs import JOB_FILE, JobRunner, make_runner
 from vae_core.core.registry import get_task
 
-from lab_ui.state import forget, one_of, remember, restore, student
+from lab_ui.state import forget, one_of, remember, restore, student, url_get
 
 Separator = Any  # the task's inference class (TaskSpec.inference)
 
@@ -98,8 +98,8 @@ def checkpoint_picker_ui(task: str, key: str | None = None, default: str | None 
     def parse(raw: str) -> str:
         return labels[names.index(one_of(names)(raw))]
 
-    if st.query_params.get("checkpoint") not in (None, *names) and any(
-            c.name == st.query_params["checkpoint"] for c in list_checkpoints()):
+    linked = url_get("checkpoint")
+    if linked not in (None, *names) and any(c.name == linked for c in list_checkpoints()):
         forget("checkpoint")  # another task's model (the page switched tasks): not a bad link
     with st.sidebar:
         restore(select_key, parse, "the checkpoint", url_key="checkpoint")
@@ -153,6 +153,27 @@ def side_by_side(n: int, most: int | None = None) -> list[Any]:
     for start in range(0, n, max(1, per_row)):
         places += st.columns(per_row)[:n - start]
     return places
+
+
+def markdown_table(rows: list[dict[str, Any]], formats: dict[str, str] | None = None) -> str:
+    """``rows`` (one dict per row, the first row's keys as the header) as a Markdown table, numbers through
+    ``formats`` (column -> format string, e.g. ``"{:.2f}"``). A short table of scores drawn as text: st.table and
+    st.dataframe make each visiting browser fetch and compile the Arrow reader (about 1 MB of JavaScript)."""
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    formats = formats or {}
+
+    def cell(column: str, value: Any) -> str:
+        if value is None:
+            return "–"
+        text = formats[column].format(value) if column in formats else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell("", c) for c in columns) + " |",
+             "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(columns))) + "|"]
+    lines += ["| " + " | ".join(cell(c, row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def image_scale() -> int:

@@ -5,13 +5,19 @@ reproduces the view and a reload keeps it. :func:`bound` wraps a keyed widget: b
 from the URL is checked like a typed one (a bad one is refused with one sentence and the default is shown), and
 after it the widget's value is written back to the URL.
 
+Each write to ``st.query_params`` sends the browser a message that pushes a new history entry and redraws the
+app; a page restoring a dozen widgets would send a dozen, and the Back button would step through them one by one.
+``app.py`` runs each page inside :func:`one_address_change`, which holds the run's changes and sends them as one.
+
 The student's name (``?who=…``) follows them across pages and reloads; runs they start are theirs.
 """
 from __future__ import annotations
 
 import secrets
 import urllib.parse
-from typing import Any, Callable, Sequence, TypeVar
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import streamlit as st
 
@@ -21,6 +27,9 @@ from vae_core.core.jobs import check_owner
 T = TypeVar("T")
 Parser = Callable[[str], Any]
 WHO = "who"
+# The address changes this run holds back (a value, or None for a removed key); None when writes go out at once
+# (a fragment's own rerun, a widget callback, a page run on its own as in AppTest).
+_held: ContextVar[dict[str, str | None] | None] = ContextVar("lab_ui_held_address", default=None)
 
 
 class BadValue(ValueError):
@@ -104,6 +113,52 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# --------------------------------------------------------------------------- the address
+
+def url_get(key: str) -> str | None:
+    """The address's value for ``key`` as this run has left it so far (held changes included)."""
+    held = _held.get()
+    if held is not None and key in held:
+        return held[key]
+    return st.query_params.get(key)
+
+
+def _url_set(key: str, value: str | None) -> None:
+    """Set (or, with None, remove) ``key`` in the address: now, or at the end of the run when changes are held."""
+    held = _held.get()
+    if held is not None:
+        held[key] = value
+    elif value is not None:
+        st.query_params[key] = value
+    elif key in st.query_params:
+        del st.query_params[key]
+
+
+def _address(held: dict[str, str | None]) -> dict[str, str]:
+    query = st.query_params.to_dict()
+    for key, value in held.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return query
+
+
+@contextmanager
+def one_address_change() -> Iterator[None]:
+    """Hold the address changes made inside (a whole run of ``app.py``) and send them as one, also when the page
+    stops early (``st.stop``, ``st.rerun``, an error)."""
+    token = _held.set({})
+    try:
+        yield
+    finally:
+        held = _held.get()
+        _held.reset(token)
+        query = _address(held)
+        if query != st.query_params.to_dict():
+            st.query_params.from_dict(query)
+
+
 # --------------------------------------------------------------------------- URL <-> widgets
 
 def restore(key: str, parse: Parser, label: str | None = None, url_key: str | None = None) -> None:
@@ -111,13 +166,13 @@ def restore(key: str, parse: Parser, label: str | None = None, url_key: str | No
     the widget has not been drawn yet in this visit of the page; a value that ``parse`` refuses is reported in one
     sentence and left out."""
     url_key = url_key or key
-    raw = st.query_params.get(url_key)
+    raw = url_get(url_key)
     if raw is None or key in st.session_state:
         return
     try:
         st.session_state[key] = parse(raw)
     except BadValue as exc:
-        del st.query_params[url_key]
+        _url_set(url_key, None)
         st.warning(f"The link's value {raw!r} for {label or key} is not valid (it must be {exc}); showing the "
                    "default instead.", icon=":material/link_off:")
 
@@ -125,8 +180,8 @@ def restore(key: str, parse: Parser, label: str | None = None, url_key: str | No
 def remember(key: str, value: Any) -> None:
     """Write a widget's value to the URL."""
     text = _fmt(value)
-    if st.query_params.get(key) != text:
-        st.query_params[key] = text
+    if url_get(key) != text:
+        _url_set(key, text)
 
 
 def bound(key: str, parse: Parser, draw: Callable[[], T], label: str | None = None) -> T:
@@ -151,14 +206,15 @@ def counter(key: str, advance: bool, hi: int = 10**6) -> int:
 def forget(*keys: str) -> None:
     """Drop keys from the URL (a control that is not shown now)."""
     for key in keys:
-        if key in st.query_params:
-            del st.query_params[key]
+        if url_get(key) is not None:
+            _url_set(key, None)
 
 
 def page_link() -> str:
     """The address of this view, with its state."""
     base = (st.context.url or "").split("?")[0]
-    query = urllib.parse.urlencode(st.query_params.to_dict())
+    held = _held.get()
+    query = urllib.parse.urlencode(_address(held) if held is not None else st.query_params.to_dict())
     return f"{base}?{query}" if query else base
 
 
@@ -176,7 +232,7 @@ def student() -> str:
     """The student's name: from the URL (``?who=``), else the session's, else a new guest name; kept in the URL
     so that a reload or a copied link keeps it."""
     who = st.session_state.get(WHO)
-    raw = st.query_params.get(WHO)
+    raw = url_get(WHO)
     if raw is not None and raw != who:
         try:
             who = check_owner(raw)

@@ -89,6 +89,7 @@ def test_image_page_in_browser(browser, streamlit_server):
         expect(page.get_by_text("Datasets found")).to_be_visible()
 
         page.goto(f"{base}/image-separation", wait_until="domcontentloaded")
+        entries = page.evaluate("history.length")  # the page's script has not run yet: it needs the websocket
         expect(page.get_by_role("heading", name="Image separation")).to_be_visible()
 
         digit_psnr = page.locator('[data-testid="stMetric"]').filter(has_text="Digit PSNR")
@@ -100,6 +101,11 @@ def test_image_page_in_browser(browser, streamlit_server):
         mixture = page.locator('[data-testid="stImage"]').filter(has_text="mixture (input)").locator("img")
         expect(mixture).to_be_visible()
         first_value, first_src = value.inner_text(), mixture.get_attribute("src")
+        # The page's choices reach the address bar as one change: one Back press returns to where the student
+        # came from (it used to step back through a dozen half-written addresses, one per control).
+        _wait_until_idle(page)
+        assert "checkpoint=" in page.url and "weight=0.5" in page.url and "refine=" in page.url
+        assert page.evaluate("history.length") - entries <= 1
 
         # Random digit: the picker shows the drawn test-set index, and a re-roll draws another digit: the true
         # digit's picture and the mixture made from it are new images (their src URLs are content-addressed).

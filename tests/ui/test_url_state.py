@@ -140,6 +140,27 @@ def test_train_page_keeps_the_form_and_refuses_bad_values(tmp_path, monkeypatch)
     assert len(link_warnings(bad)) == 2 and bad.number_input(key="train_epochs_full").value == 10
 
 
+def test_through_the_app_a_page_refuses_tampered_values_and_its_address_holds_every_choice(
+        image_checkpoint):  # noqa: F811
+    """app.py holds a run's address changes and sends them as one (lab_ui.state.one_address_change): a refused
+    value still leaves the address, and the one address sent names every control the page drew."""
+    at = AppTest.from_file(str(app_fixtures.REPO / "app.py"), default_timeout=TIMEOUT)
+    for key, value in {"who": "ada", "weight": "7", "digit_mode": "index", "digit_index": "42"}.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page("pages/image-separation.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = link_warnings(at)
+    assert len(warnings) == 1 and "'7'" in warnings[0]
+    assert at.slider(key="weight").value == 0.5 and at.number_input(key="digit_index").value == 42
+    held = address(at)
+    assert held["weight"] == "0.5" and held["digit_index"] == "42" and held["who"] == "ada"
+    assert {"checkpoint", "view", "clothing_mode", "noise", "refine", "consistency"} <= set(held)
+    assert "digit_class" not in held  # the index picker is shown, not the class picker
+    at.slider(key="weight").set_value(0.3).run()  # a fragment's own rerun writes at once
+    assert address(at)["weight"] == "0.3"
+
+
 # --------------------------------------------------------------------------- who the student is
 
 def test_a_student_gets_a_name_that_survives_a_reload():
@@ -199,7 +220,7 @@ def test_projector_mode_enlarges_text_and_pictures_and_keeps_to_the_address(imag
     plain = open_app({"who": "ada"})
     big = open_app({"who": "ada", "projector": "1"})
     assert big.sidebar.toggle(key="projector").value is True and address(big)["projector"] == "1"
-    assert not any("<style>" in h.proto.body for h in plain.get("html"))
+    assert not any("font-size" in h.proto.body for h in plain.get("html"))
     assert any("font-size" in h.proto.body for h in big.get("html"))
     assert big.get("image") and not big.exception
     bad = open_app({"who": "ada", "projector": "yes"}, switch=False)
