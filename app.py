@@ -3,13 +3,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab_ui.shell import still_placeholders, warm_up
+from lab_ui.shell import warm_up
 from lab_ui.state import copy_link_ui, one_address_change, projector_ui, student_ui
 
 # A local icon: a Material icon or emoji here makes every browser fetch the favicon from a CDN (fails offline).
 st.set_page_config(page_title="VAE Separation Lab", page_icon=str(Path(__file__).parent / "assets" / "icon.png"),
                    layout="wide")
-still_placeholders()
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

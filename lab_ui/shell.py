@@ -1,15 +1,7 @@
-"""The app shell: warming a cold server, still placeholders, and one workaround for Streamlit's pages-folder mode on
-a cold server.
+"""The app shell: warming a cold server, and one workaround for Streamlit's pages-folder mode on a cold server.
 
 **Warming.** The Home page imports no torch, so a cold server draws it in about two seconds; :func:`warm_up`
 then imports the heavy libraries in a background thread, so the page a student opens next finds them loaded.
-
-**Still placeholders.** Until the code for a kind of widget has arrived, the browser shows a grey placeholder that
-pulses, and every pulse is a redrawn frame. With ten Chromium sessions on the server's two cores, the pulses cost
-the class's browsers several CPU-seconds: emulating reduced motion (Streamlit then keeps them still) took the
-browsers' compositing from 5.4 to 1.6 CPU-s and the slowest first render from 19.5 to 16.3 s (one run each).
-:func:`still_placeholders` keeps them still for everyone; it cannot reach the placeholders drawn before the
-app's first element arrives.
 
 **Pages-folder mode.**
 Streamlit decides once per server process, at the first session, whether the app is a "pages folder" app (a
@@ -39,18 +31,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 # import (the effects task's transforms).
 WARM_MODULES = ("torch", "torch._dynamo", "plotly.graph_objects", "pandas", "pandas.io.formats.style",
                 "sklearn.decomposition", "sklearn.linear_model", "sklearn.metrics", "sklearn.neighbors", "librosa")
-# st.html, not st.markdown: a Markdown element with HTML in it waits for a 189 kB HTML parser, st.html for 2 kB.
-STILL_PLACEHOLDERS = """<style>
-[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"] * {
-  animation: none !important; }
-</style>"""
 _warm_lock = threading.Lock()
 _warm_started = False
-
-
-def still_placeholders() -> None:
-    """Stop the pulse of loading placeholders (first thing on every page: before the placeholders appear)."""
-    st.html(STILL_PLACEHOLDERS)
 
 
 def _import_all(names: tuple[str, ...]) -> None:
