@@ -157,7 +157,8 @@ def test_image_page_shows_separation(image_page, image_checkpoint):  # noqa: F81
         table = scores_table(at)
         assert len(table) == 6  # four estimates with and without refinement, baseline
         assert not at.table and not at.dataframe  # text: no Arrow reader for the browser to fetch
-        assert table[0]["PSNR mean (dB)"] == f"{image_checkpoint.meta['test_metrics']['refined_split']['psnr_mean']:.2f}"
+        stored = image_checkpoint.meta["test_metrics"]["refined_split"]
+        assert table[0]["PSNR mean (dB)"] == f"{stored['psnr_mean']:.2f}"
     else:
         assert any("vae_core eval" in i.value for i in at.info)
 
