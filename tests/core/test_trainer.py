@@ -139,8 +139,33 @@ def test_a_beta_and_learning_rate_change_mid_run_take_effect_and_are_recorded():
     assert history["val"]["kl"][-1] < plain["val"]["kl"][-1]  # a larger β squeezes the KL
 
 
-@pytest.mark.parametrize("values, needle", [(dict(beta=-1.0), "beta"), (dict(lr=0.0), "lr"),
-                                            (dict(beta=float("nan")), "beta")])
+@pytest.mark.parametrize("values, needle", [(dict(beta=-1.0), "β"), (dict(lr=0.0), "learning rate"),
+                                            (dict(beta=float("nan")), "β")])
 def test_bad_changes_are_refused_with_one_sentence(values, needle):
     with pytest.raises(ConfigError, match=needle):
         Control().change(**values)
+
+
+@pytest.mark.parametrize("beta, lr, ok", [(0.0, 1e-3, True), (3.0, 0.5, True), (-1.0, None, False),
+                                          (float("nan"), None, False), (float("inf"), None, False),
+                                          (None, 1.0, False), (None, 0.0, False), (None, -1e-3, False),
+                                          (None, float("nan"), False)])
+def test_a_run_and_a_change_to_it_take_the_same_beta_and_learning_rates(beta, lr, ok):
+    """The run's config, the trainer's Control and the job runner (vae_core.core.hyper) share one range for β and
+    the learning rate: a change can never set what a new run would refuse, nor refuse what it would take."""
+    from vae_core.core.hyper import check_change
+
+    config = TrainConfig(**{k: v for k, v in (("beta", beta), ("lr", lr)) if v is not None})
+    control = Control()
+    if ok:
+        config.validate()
+        check_change(beta, lr)
+        control.change(beta=beta, lr=lr)
+        return
+    with pytest.raises(ConfigError) as from_config:
+        config.validate()
+    with pytest.raises(ConfigError) as from_change:
+        check_change(beta, lr)
+    with pytest.raises(ConfigError):
+        control.change(beta=beta, lr=lr)
+    assert str(from_config.value) == str(from_change.value)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import abc
 import json
-import math
 import os
 import re
 import subprocess
@@ -42,6 +41,7 @@ import numpy as np
 
 from vae_core.core.store import atomic_write_json, runs_dir
 from vae_core.core.errors import ConfigError, LabError
+from vae_core.core.hyper import check_change
 from vae_core.core.registry import task_of_config
 
 JOB_FILE = "job.json"
@@ -357,10 +357,7 @@ class FolderJobRunner(JobRunner):
         if do == "change":
             if beta is None and lr is None:
                 raise LabError("Give a new β or a new learning rate (or both) to change a run.")
-            if beta is not None and not (math.isfinite(beta) and 0 <= beta <= 1000):
-                raise LabError(f"β must be a number from 0 to 1000, not {beta}.")
-            if lr is not None and not (math.isfinite(lr) and 0 < lr <= 1):
-                raise LabError(f"The learning rate must be a number above 0 and at most 1, not {lr}.")
+            check_change(beta, lr)
         with self._lock:
             if job_id not in self._jobs:
                 raise LabError(f"No training job with id {job_id!r}.")

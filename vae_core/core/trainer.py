@@ -24,6 +24,7 @@ import torch
 
 from vae_core.core.checkpoints import save_checkpoint, training_meta
 from vae_core.core.errors import ConfigError
+from vae_core.core.hyper import beta_problem, check_change, lr_problem
 from vae_core.core.models import SeparationVAE, config_from_dict
 from vae_core.core.registry import task_of_config
 
@@ -63,11 +64,11 @@ class TrainingConfig:
     def checks(self) -> list[tuple[bool, str]]:
         """(condition, the sentence when it fails) for every shared field; tasks add their own."""
         return [
-            (math.isfinite(self.beta) and self.beta >= 0, f"beta must be a number >= 0, not {self.beta}."),
+            (beta_problem(self.beta) is None, beta_problem(self.beta) or ""),
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}."),
             (1 <= self.batch_size <= self.max_batch_size,
              f"batch_size must be between 1 and {self.max_batch_size}, not {self.batch_size}."),
-            (0 < self.lr < 1, f"lr must be between 0 and 1, not {self.lr}."),
+            (lr_problem(self.lr) is None, lr_problem(self.lr) or ""),
             (self.kl_anneal_epochs >= 0, f"kl_anneal_epochs must be >= 0, not {self.kl_anneal_epochs}."),
             (self.free_bits >= 0, f"free_bits must be >= 0, not {self.free_bits}."),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be positive."),
@@ -145,9 +146,7 @@ class Control:
     def change(self, beta: float | None = None, lr: float | None = None) -> None:
         """Set β (it replaces any KL annealing from then on) and/or the learning rate (the schedule goes on from the
         new value) before the next step."""
-        for name, value in (("beta", beta), ("lr", lr)):
-            if value is not None and not (math.isfinite(value) and value >= 0 and (name == "beta" or value > 0)):
-                raise ConfigError(f"{name} must be a finite number {'>= 0' if name == 'beta' else '> 0'}, not {value}.")
+        check_change(beta, lr)
         with self._cond:
             self._pending.update({k: float(v) for k, v in (("beta", beta), ("lr", lr)) if v is not None})
             self._cond.notify_all()
