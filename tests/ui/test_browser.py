@@ -140,6 +140,13 @@ def test_image_page_in_browser(browser, streamlit_server):
         _wait_until_idle(page)
         assert (value.inner_text(), mixture.get_attribute("src")) != (first_value, first_src)
 
+        # Back undoes the move (each change is one history entry): the address, the slider and the picture return.
+        page.go_back()
+        expect(slider).to_have_value("0.5")
+        expect(mixture).to_have_attribute("src", before_src)
+        _wait_until_idle(page)
+        assert "weight=0.5&" in page.url
+
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
         expect(page.get_by_text("Page not found")).to_have_count(0)
         _screenshot(page, "image-separation.png")
