@@ -8,8 +8,8 @@ after it the widget's value is written back to the URL.
 Each write to ``st.query_params`` sends the browser a message that pushes a new history entry and redraws the
 app; a page restoring a dozen widgets would send a dozen, and the Back button would step through them one by one.
 ``app.py`` runs each page inside :func:`one_address_change`, which holds the run's changes and sends them as one:
-each change a student makes is one history entry. Back (or Forward) then undoes it: when the address holds a value
-other than the one the app last wrote there, the address wins over the widget's own state (:func:`restore`).
+each change a student makes is one history entry. Back (or Forward) then undoes it: in a run that the browser's
+history navigation started, the address wins over the widgets' own state (:func:`restore`).
 
 The student's name (``?who=…``) follows them across pages and reloads; runs they start are theirs.
 """
@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from vae_core.core.errors import ConfigError
 from vae_core.core.jobs import check_owner
@@ -32,7 +33,6 @@ WHO = "who"
 # The address changes this run holds back (a value, or None for a removed key); None when writes go out at once
 # (a fragment's own rerun, a widget callback, a page run on its own as in AppTest).
 _held: ContextVar[dict[str, str | None] | None] = ContextVar("lab_ui_held_address", default=None)
-_SENT = "_lab_address_sent"  # session key: the address as the app last left it (set by one_address_change)
 
 
 class BadValue(ValueError):
@@ -131,27 +131,16 @@ def _url_set(key: str, value: str | None) -> None:
     held = _held.get()
     if held is not None:
         held[key] = value
-        return
-    if value is not None:
+    elif value is not None:
         st.query_params[key] = value
     elif key in st.query_params:
         del st.query_params[key]
-    sent = st.session_state.get(_SENT)
-    if sent is not None:  # a fragment's own rerun: the address changed now, not at the end of a held run
-        if value is None:
-            sent.pop(key, None)
-        else:
-            sent[key] = value
 
 
-def _moved(url_key: str) -> bool:
-    """Whether the address's value for ``url_key`` is not the one the app last left there: the student went Back or
-    Forward, or edited the address."""
-    sent = st.session_state.get(_SENT)
-    held = _held.get()
-    if sent is None or (held is not None and url_key in held):
-        return False
-    return sent.get(url_key) != st.query_params.get(url_key)
+def _history_navigation() -> bool:
+    """Whether this run began with the browser's Back or Forward: the address then holds an earlier view."""
+    ctx = get_script_run_ctx()
+    return ctx is not None and ctx.is_history_navigation
 
 
 def _address(held: dict[str, str | None]) -> dict[str, str]:
@@ -177,18 +166,18 @@ def one_address_change() -> Iterator[None]:
         query = _address(held)
         if query != st.query_params.to_dict():
             st.query_params.from_dict(query)
-        st.session_state[_SENT] = query
 
 
 # --------------------------------------------------------------------------- URL <-> widgets
 
 def restore(key: str, parse: Parser, label: str | None = None, url_key: str | None = None) -> None:
     """Give the widget ``key`` the URL's value (under ``url_key``, by default ``key``), when the URL has one and
-    the widget has not been drawn yet in this visit of the page, or the address changed outside the app (Back,
-    Forward); a value that ``parse`` refuses is reported in one sentence and left out."""
+    the widget has not been drawn yet in this visit of the page or the run began with Back or Forward (not when
+    the address merely lags: a student's quick second change can reach the server before the first change's
+    address reached the browser); a value that ``parse`` refuses is reported in one sentence and left out."""
     url_key = url_key or key
     raw = url_get(url_key)
-    if raw is None or (key in st.session_state and not _moved(url_key)):
+    if raw is None or (key in st.session_state and not _history_navigation()):
         return
     try:
         st.session_state[key] = parse(raw)

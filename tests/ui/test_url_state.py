@@ -159,12 +159,11 @@ def test_through_the_app_a_page_refuses_tampered_values_and_its_address_holds_ev
     assert "digit_class" not in held  # the index picker is shown, not the class picker
     at.slider(key="weight").set_value(0.3).run()  # a fragment's own rerun writes at once
     assert address(at)["weight"] == "0.3"
-    # Back: the browser's address holds the previous value again, and the address wins over the slider's state.
+    # A rerun whose address lags behind (a quick second change sent before the first one's address reached the
+    # browser) keeps what the student set; only Back or Forward lets the address win (checked in Chromium).
     at.query_params["weight"] = "0.5"
-    at.run()
-    assert at.slider(key="weight").value == 0.5 and address(at)["weight"] == "0.5" and not at.warning
-    at.slider(key="noise").set_value(0.2).run()  # the page's own changes still win over an unchanged address
-    assert at.slider(key="weight").value == 0.5 and address(at)["noise"] == "0.2"
+    at.slider(key="noise").set_value(0.2).run()
+    assert at.slider(key="weight").value == 0.3 and address(at)["weight"] == "0.3" and address(at)["noise"] == "0.2"
 
 
 # --------------------------------------------------------------------------- who the student is
