@@ -163,9 +163,14 @@ def one_address_change() -> Iterator[None]:
     finally:
         held = _held.get()
         _held.reset(token)
-        query = _address(held)
-        if query != st.query_params.to_dict():
-            st.query_params.from_dict(query)
+        now = st.query_params.to_dict()
+        # Only the keys this run changed: st.query_params refuses writes to keys a widget binds itself
+        # (bind="query-params"), so the whole address cannot be set at once.
+        for key in [k for k, v in held.items() if v is None and k in now]:
+            del st.query_params[key]  # rare (a control no longer shown): one message each
+        changed = {k: v for k, v in held.items() if v is not None and now.get(k) != v}
+        if changed:
+            st.query_params.update(changed)
 
 
 # --------------------------------------------------------------------------- URL <-> widgets

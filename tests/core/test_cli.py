@@ -75,7 +75,7 @@ def test_bench_writes_a_file_only_where_told(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (("eval", "no-such-model"), "No checkpoint called"),
-    (("train", "image", "--beta", "-1"), "β must be"),
+    (("train", "image", "--beta", "-1"), "β (beta) must be"),
     (("train", "image", "--epochs", "0"), "epochs must be"),
     (("tune", "audio", "image-mlp"), "image-mlp is an image checkpoint, but tune audio needs an audio checkpoint"),
     (("eval", "audio-conv", "--weight", "0.3"), "--weight do(es) not apply to audio-conv"),

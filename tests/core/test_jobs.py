@@ -198,7 +198,7 @@ def test_a_running_job_pauses_steps_an_epoch_changes_beta_and_resumes(runner):
     (change,) = stepped.history["changes"]
     assert change["beta"] == 3.0 and change["epoch"] == pytest.approx(held, abs=0.05)
 
-    with pytest.raises(LabError, match="β must be"):
+    with pytest.raises(LabError, match=r"β \(beta\) must be"):
         runner.control(job_id, "change", beta=-1.0)
     with pytest.raises(LabError, match="learning rate"):
         runner.control(job_id, "change", lr=5.0)

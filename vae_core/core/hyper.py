@@ -11,14 +11,14 @@ from vae_core.core.errors import ConfigError
 def beta_problem(beta: float) -> str | None:
     """The sentence saying why ``beta`` cannot be a KL weight, or None."""
     if not (math.isfinite(beta) and beta >= 0):
-        return f"β must be a number >= 0, not {beta}."
+        return f"β (beta) must be a number >= 0, not {beta}."
     return None
 
 
 def lr_problem(lr: float) -> str | None:
     """The sentence saying why ``lr`` cannot be a learning rate, or None."""
     if not (math.isfinite(lr) and 0 < lr < 1):
-        return f"The learning rate must be a number between 0 and 1, not {lr}."
+        return f"The learning rate (lr) must be a number between 0 and 1, not {lr}."
     return None
 
 
