@@ -27,8 +27,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 # Each is a one-time import that a profile of ten students opening the image page together found on the first
 # render's path, holding the interpreter while every student waited: torch._dynamo (imported by the first
 # torch.optim optimizer, which latent refinement builds; 2.3 s), sklearn (the task registry imports the effects
-# task's metrics; 1.4 s), pandas and its Styler (the scores table; 0.8 s); librosa comes in by the same registry
-# import (the effects task's transforms).
+# task's metrics; 1.4 s), pandas and its Styler (0.8 s: then the image page's scores table, now the effects map's);
+# librosa comes in by the same registry import (the effects task's transforms).
 WARM_MODULES = ("torch", "torch._dynamo", "plotly.graph_objects", "pandas", "pandas.io.formats.style",
                 "sklearn.decomposition", "sklearn.linear_model", "sklearn.metrics", "sklearn.neighbors", "librosa")
 _warm_lock = threading.Lock()

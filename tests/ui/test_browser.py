@@ -101,8 +101,8 @@ def test_image_page_in_browser(browser, streamlit_server):
         mixture = page.locator('[data-testid="stImage"]').filter(has_text="mixture (input)").locator("img")
         expect(mixture).to_be_visible()
         first_value, first_src = value.inner_text(), mixture.get_attribute("src")
-        # The page's choices reach the address bar as one change: one Back press returns to where the student
-        # came from (it used to step back through a dozen half-written addresses, one per control).
+        # The page's choices reach the address bar as one change, one history entry (it used to be one per control,
+        # a dozen half-written addresses for Back to step through).
         _wait_until_idle(page)
         assert "checkpoint=" in page.url and "weight=0.5" in page.url and "refine=" in page.url
         assert page.evaluate("history.length") - entries <= 1
