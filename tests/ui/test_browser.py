@@ -488,11 +488,12 @@ def test_deep_links_as_a_cold_servers_first_requests_open_their_page_without_a_m
 
 
 def test_bench_serve_measures_one_student_and_prints_json(image_checkpoint):  # noqa: F811
-    """`bench serve` starts the app itself and drives Chromium: one session, its numbers as the last JSON line."""
+    """`bench serve` starts the app itself and drives Chromium: one session, its numbers as the last JSON line, the
+    browsers' CPU time by kind of process, and with --baseline the same class on a bare Streamlit page."""
     import json
 
-    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "serve", "--sessions", "1", "--json"], cwd=REPO,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "serve", "--sessions", "1", "--baseline",
+                          "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     row = report["sizes"]["1"]
@@ -501,6 +502,13 @@ def test_bench_serve_measures_one_student_and_prints_json(image_checkpoint):  # 
     assert row["slider_to_image_s"]["n"] == 3 and 0 < row["slider_to_image_s"]["p50"] <= row["slider_to_image_s"]["max"]
     assert row["server_rss_mb"] > 50 and 0 < row["server_cpu_s"] < row["wall_s"] * report["cpus"]
     assert 0 < report["server_start_s"] < report["cold_start_home_s"]
+    for r in (row, report["baseline"]["1"]):
+        cpu = r["browser_cpu_s"]
+        assert cpu["renderers"] > 0 and cpu["browser"] > 0  # the page's renderer and the browser process were found
+        assert cpu["total"] == pytest.approx(sum(v for k, v in cpu.items() if k != "total"), abs=0.11)
+    base = report["baseline"]["1"]
+    assert base["errors"] == [] and base["slider_to_image_s"]["n"] == 3  # its slider redraws its images too
+    assert "browsers' CPU s: renderers" in out.stdout and "baseline: the same classes" in out.stdout
 
 
 def test_bench_serve_protocol_client_drives_two_students(image_checkpoint):  # noqa: F811
@@ -562,6 +570,10 @@ def test_bench_serve_refuses_minutes_with_the_protocol_client():
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "use it with --client browser" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "vae_core", "bench", "serve", "--client", "protocol", "--baseline"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "--baseline measures what Streamlit's page costs" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_a_protocol_student_starts_a_run_on_the_train_page_and_keeps_it_live(image_checkpoint):  # noqa: F811

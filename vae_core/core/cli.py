@@ -156,7 +156,7 @@ def cmd_bench(args: argparse.Namespace, argv: Sequence[str]) -> int:
         names = args.checkpoints or [c.name for c in list_checkpoints() if c.origin == "shipped" and "/" not in c.name]
         report = bench_latent(checkpoints=names)
     elif args.what == "serve":
-        report = bench_serve(args.sessions, args.minutes, args.client)
+        report = bench_serve(args.sessions, args.minutes, args.client, args.baseline)
     elif args.what == "pages":
         report = bench_pages(args.pages, args.repeats or 5)
     else:
@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve: class sizes to measure, one after another on one server")
     b.add_argument("--minutes", type=float, default=0.0,
                    help="serve: then keep the last class using the app this long, sampling server memory")
+    b.add_argument("--baseline", action="store_true",
+                   help="serve: then the same Chromium classes on a bare Streamlit page (lab_ui/baseline_app.py: the "
+                        "slider and three images), what Streamlit's page alone costs this machine")
     b.add_argument("--client", choices=CLIENTS, default="browser",
                    help="serve, watch-quick: each session a Chromium page, or a protocol-level client (the "
                         "server's side of a class whose browsers run on the students' machines)")

@@ -3,7 +3,9 @@
 Starts the app (``streamlit run app.py``) on a free local port and drives it with the system Chromium (Playwright,
 ``/usr/bin/chromium``): for each class size N, N browser sessions open the Image separation page at once, each
 with its own student name, then each moves the mixing-weight slider a few times. It prints first-render and
-slider-to-image latency percentiles, whether any page showed "Page not found", and the server's resident memory.
+slider-to-image latency percentiles, whether any page showed "Page not found", the server's resident memory, and
+the CPU time the server and the browsers (by kind of Chromium process) used meanwhile. With ``--baseline`` the same
+classes then open a bare Streamlit page (:data:`BASELINE_APP`), which shows what Streamlit's page alone costs.
 With ``--minutes M``, the sessions then keep using the app (sliders, the Latent explorer, page switches) for M
 minutes while the server's memory is sampled every minute: a steady server stays flat.
 
@@ -40,6 +42,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
                  "--disable-component-update", "--disable-sync", "--disable-renderer-backgrounding",
                  "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows"]
 APP = Path(__file__).resolve().parents[2] / "app.py"
+BASELINE_APP = APP.parent / "lab_ui" / "baseline_app.py"  # Streamlit's floor: the slider and three images, no more
 PAGE_TIMEOUT_MS = 300_000
 SLIDER_MOVES = 3
 CLIENTS = ("browser", "protocol")
@@ -65,16 +68,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs_dir: Path, log: Path, timeout: float = 120,
-                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, float]:
-    """The app on a free port (``env`` added to this process's environment); returns the process, its base URL and
-    the seconds until it answered."""
-    if not APP.is_file():
-        raise LabError(f"The benchmark runs the app from a checkout of the project; {APP} is missing.")
+def start_server(runs_dir: Path, log: Path, timeout: float = 120, env: dict[str, str] | None = None,
+                 app: Path = APP) -> tuple[subprocess.Popen, str, float]:
+    """The app (or another Streamlit script of the project) on a free port (``env`` added to this process's
+    environment); returns the process, its base URL and the seconds until it answered."""
+    if not app.is_file():
+        raise LabError(f"The benchmark runs the app from a checkout of the project; {app} is missing.")
     port = _free_port()
     env = {**os.environ, **(env or {}), "VAE_RUNS_DIR": str(runs_dir)}
     # No file watcher: edits elsewhere in the working tree must not pop up "File change" prompts mid-measurement.
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     t0 = time.perf_counter()
     with open(log, "wb") as out:
@@ -285,7 +288,95 @@ def watch_training(preset: str, who: str = "bench-watch", env: dict[str, str] | 
     return asyncio.run(_watch(preset, who, env or {}, timeout_s, client))
 
 
-async def _run(sizes: list[int], minutes: float, client: str, say: Any) -> dict[str, Any]:
+BROWSER_KINDS = {"renderer": "renderers", "gpu-process": "gpu_process", "": "browser"}  # Chromium's --type=
+
+
+def chromium_cpu_s() -> dict[int, tuple[str, float]]:
+    """The Chromium processes this process started (through Playwright), by pid: each one's kind (its ``--type``,
+    '' for the browser process) and the CPU seconds it has used, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    chromium: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:  # it ended meanwhile
+            continue
+        fields = tail.split()
+        parents[int(entry.name)] = int(fields[1])
+        if head.split("(", 1)[1].startswith("chrom"):
+            chromium[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    me, found = os.getpid(), {}
+    for pid, cpu in chromium.items():
+        ancestor, hops = parents.get(pid, 0), 0
+        while ancestor > 1 and ancestor != me and hops < 64:
+            ancestor, hops = parents.get(ancestor, 0), hops + 1
+        if ancestor != me:
+            continue  # another Chromium on this machine
+        try:
+            # Chromium rewrites its children's command lines as one string: split at spaces as well
+            args = re.split(rb"[\0 ]", Path(f"/proc/{pid}/cmdline").read_bytes())
+        except OSError:
+            continue
+        kind = next((a.split(b"=", 1)[1].decode() for a in args if a.startswith(b"--type=")), "")
+        found[pid] = (kind, cpu)
+    return found
+
+
+def browser_cpu_since(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds the Chromium processes alive now used since ``before`` (:func:`chromium_cpu_s`), by kind:
+    ``renderers`` (the pages), ``gpu_process`` (compositing, in software without a GPU), ``browser``, ``other``
+    (network service, zygote...), and their ``total``."""
+    used = dict.fromkeys([*BROWSER_KINDS.values(), "other"], 0.0)
+    for pid, (kind, cpu) in chromium_cpu_s().items():
+        used[BROWSER_KINDS.get(kind, "other")] += cpu - before.get(pid, (kind, 0.0))[1]
+    used = {kind: round(cpu, 1) for kind, cpu in used.items()}
+    return {**used, "total": round(sum(used.values()), 1)}
+
+
+async def _classes(browser: Any, base: str, proc: subprocess.Popen, sizes: list[int], client: str, label: str,
+                   say: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each class size in turn on the server at ``base``: its latencies, errors, and the server's and browsers'
+    CPU time; returns the rows and the last class's open sessions."""
+    say(f"{label:>8} {'first render s p50/p95/max':>28} {'slider→image s p50/p95/max':>28} {'errors':>6} "
+        f"{'not found':>9} {'server MB':>9} {'CPU s server / browsers / wall':>31}")
+    rows: dict[str, Any] = {}
+    kept: list[dict[str, Any]] = []
+    for n in sizes:
+        for r in kept:  # the previous class leaves
+            await r["context"].close()
+        cpu0, browsers0, wall0 = process_cpu_s(proc.pid), chromium_cpu_s(), time.perf_counter()
+        names = [f"load-{n}-{i}" for i in range(n)]
+        if client == "protocol":
+            results = await _protocol_class(base, names)
+        else:
+            results = await asyncio.gather(*[_student(browser, base, name) for name in names])
+        server_cpu, wall = process_cpu_s(proc.pid) - cpu0, time.perf_counter() - wall0
+        browsers_cpu = browser_cpu_since(browsers0)
+        kept = [r for r in results if r["error"] is None and "context" in r]
+        ok = [r for r in results if r["error"] is None]
+        first = percentiles([r["first_render_s"] for r in ok])
+        slider = percentiles([s for r in ok for s in r["slider_s"]])
+        row = {"first_render_s": first, "slider_to_image_s": slider,
+               "errors": [r["error"] for r in results if r["error"]],
+               "page_not_found": sum(r["page_not_found"] for r in results),
+               "server_rss_mb": round(process_rss_mb(proc.pid), 1),
+               "server_cpu_s": round(server_cpu, 2), "browser_cpu_s": browsers_cpu, "wall_s": round(wall, 2)}
+        rows[str(n)] = row
+        say(f"{n:8d} {first['p50']!s:>8} / {first['p95']!s:>6} / {first['max']!s:>6} "
+            f"{slider['p50']!s:>9} / {slider['p95']!s:>6} / {slider['max']!s:>6} "
+            f"{len(row['errors']):6d} {row['page_not_found']:9d} {row['server_rss_mb']:9.0f} "
+            f"{server_cpu:13.1f} / {browsers_cpu['total']:8.1f} / {wall:5.1f}")
+        if client != "protocol":
+            say(f"{'':8} browsers' CPU s: renderers {browsers_cpu['renderers']}, GPU process (compositing) "
+                f"{browsers_cpu['gpu_process']}, browser process {browsers_cpu['browser']}, other "
+                f"{browsers_cpu['other']}")
+    return rows, kept
+
+
+async def _run(sizes: list[int], minutes: float, client: str, baseline: bool, say: Any) -> dict[str, Any]:
     report: dict[str, Any] = {"cpus": os.cpu_count(), "slider_moves": SLIDER_MOVES, "client": client, "sizes": {}}
     async with _playwright()() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -315,34 +406,7 @@ async def _run(sizes: list[int], minutes: float, client: str, say: Any) -> dict[
                     f"A fresh Chromium page then drew Home from the warm server in "
                     f"{report['browser_home_warm_s']:.1f} s. {os.cpu_count()} CPUs shared by the browsers and the "
                     "server")
-                say(f"{'sessions':>8} {'first render s p50/p95/max':>28} {'slider→image s p50/p95/max':>28} "
-                    f"{'errors':>6} {'not found':>9} {'server MB':>9} {'server CPU s / wall s':>22}")
-                kept: list[dict[str, Any]] = []
-                for n in sizes:
-                    for r in kept:  # the previous class leaves
-                        await r["context"].close()
-                    cpu0, wall0 = process_cpu_s(proc.pid), time.perf_counter()
-                    names = [f"load-{n}-{i}" for i in range(n)]
-                    if client == "protocol":
-                        results = await _protocol_class(base, names)
-                    else:
-                        results = await asyncio.gather(*[_student(browser, base, name) for name in names])
-                    server_cpu, wall = process_cpu_s(proc.pid) - cpu0, time.perf_counter() - wall0
-                    kept = [r for r in results if r["error"] is None and "context" in r]
-                    ok = [r for r in results if r["error"] is None]
-                    first = percentiles([r["first_render_s"] for r in ok])
-                    slider = percentiles([s for r in ok for s in r["slider_s"]])
-                    row = {"first_render_s": first, "slider_to_image_s": slider,
-                           "errors": [r["error"] for r in results if r["error"]],
-                           "page_not_found": sum(r["page_not_found"] for r in results),
-                           "server_rss_mb": round(process_rss_mb(proc.pid), 1),
-                           # The rest of the machine's time went to the browsers (and the OS).
-                           "server_cpu_s": round(server_cpu, 2), "wall_s": round(wall, 2)}
-                    report["sizes"][str(n)] = row
-                    say(f"{n:8d} {first['p50']!s:>8} / {first['p95']!s:>6} / {first['max']!s:>6} "
-                        f"{slider['p50']!s:>9} / {slider['p95']!s:>6} / {slider['max']!s:>6} "
-                        f"{len(row['errors']):6d} {row['page_not_found']:9d} {row['server_rss_mb']:9.0f} "
-                        f"{server_cpu:11.1f} / {wall:6.1f}")
+                report["sizes"], kept = await _classes(browser, base, proc, sizes, client, "sessions", say)
                 if minutes > 0 and kept:
                     samples = [(0.0, process_rss_mb(proc.pid))]
                     start = time.perf_counter()
@@ -363,8 +427,29 @@ async def _run(sizes: list[int], minutes: float, client: str, say: Any) -> dict[
                     await r["context"].close()
             finally:
                 stop_server(proc)
+            if baseline:
+                report["baseline"] = await _baseline(browser, Path(tmp), sizes, say)
         await browser.close()
     return report
+
+
+async def _baseline(browser: Any, tmp: Path, sizes: list[int], say: Any) -> dict[str, Any]:
+    """The same classes against Streamlit's floor (:data:`BASELINE_APP`) on a fresh server: what Streamlit's page
+    alone costs this machine's browsers and server."""
+    proc, base, _ = start_server(tmp / "baseline-runs", tmp / "baseline.log", app=BASELINE_APP)
+    try:
+        warm = await _student(browser, base, "baseline-warm-up")  # the server's first run imports its libraries
+        if warm["error"]:
+            raise LabError(f"The baseline page did not draw: {warm['error']}")
+        await warm["context"].close()
+        say(f"baseline: the same classes on a bare Streamlit page ({BASELINE_APP.name}: a title, the slider and "
+            "three images; no sidebar, no model)")
+        rows, kept = await _classes(browser, base, proc, sizes, "browser", "baseline", say)
+        for r in kept:
+            await r["context"].close()
+        return rows
+    finally:
+        stop_server(proc)
 
 
 PAGES = ("", "image-separation", "audio-separation", "music", "effects-map", "latent-explorer", "beta-lab",
@@ -446,15 +531,19 @@ def bench_pages(paths: list[str] | None = None, repeats: int = 5, echo: bool = T
     return asyncio.run(_pages(paths, repeats, say))
 
 
-def bench_serve(sizes: list[int], minutes: float = 0.0, client: str = "browser", echo: bool = True) -> dict[str, Any]:
+def bench_serve(sizes: list[int], minutes: float = 0.0, client: str = "browser", baseline: bool = False,
+                echo: bool = True) -> dict[str, Any]:
     """Measure the app under ``sizes`` concurrent sessions (one fresh server for the whole run), each a Chromium
-    page (``client="browser"``) or a protocol-level student (``"protocol"``, :mod:`lab_ui.protocol_client`)."""
+    page (``client="browser"``) or a protocol-level student (``"protocol"``, :mod:`lab_ui.protocol_client`); with
+    ``baseline``, then the same Chromium classes against a bare Streamlit page (:data:`BASELINE_APP`)."""
     if client not in CLIENTS:
         raise LabError(f"The client must be one of {', '.join(CLIENTS)}, not {client!r}.")
     if minutes > 0 and client != "browser":
         raise LabError("--minutes keeps browser sessions using the app; use it with --client browser.")
+    if baseline and client != "browser":
+        raise LabError("--baseline measures what Streamlit's page costs the browsers; use it with --client browser.")
     say = print if echo else (lambda *a, **k: None)
-    return asyncio.run(_run(sizes, minutes, client, say))
+    return asyncio.run(_run(sizes, minutes, client, baseline, say))
 
 
 PAD = ".pad"  # lab_ui.latent_pad's drag surface; it records each move's latency in window.__latentPadLatencies
