@@ -63,12 +63,13 @@ class TrainingConfig:
 
     def checks(self) -> list[tuple[bool, str]]:
         """(condition, the sentence when it fails) for every shared field; tasks add their own."""
+        beta, lr = beta_problem(self.beta), lr_problem(self.lr)
         return [
-            (beta_problem(self.beta) is None, beta_problem(self.beta) or ""),
+            (beta is None, beta or ""),
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}."),
             (1 <= self.batch_size <= self.max_batch_size,
              f"batch_size must be between 1 and {self.max_batch_size}, not {self.batch_size}."),
-            (lr_problem(self.lr) is None, lr_problem(self.lr) or ""),
+            (lr is None, lr or ""),
             (self.kl_anneal_epochs >= 0, f"kl_anneal_epochs must be >= 0, not {self.kl_anneal_epochs}."),
             (self.free_bits >= 0, f"free_bits must be >= 0, not {self.free_bits}."),
             (self.time_budget_s is None or self.time_budget_s > 0, "time_budget_s must be positive."),
