@@ -56,10 +56,16 @@ def process_rss_mb(pid: int) -> float:
     raise LabError(f"Cannot read the memory of process {pid}.")
 
 
+def _proc_stat(pid: int | str) -> tuple[str, int, float]:
+    """Process ``pid``'s name, parent pid and CPU seconds (user + system), from /proc/PID/stat."""
+    head, tail = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)  # the name may hold spaces and ")"
+    fields = tail.split()
+    return head.split("(", 1)[1], int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) process ``pid`` has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _proc_stat(pid)[2]
 
 
 def _free_port() -> int:
@@ -294,20 +300,18 @@ BROWSER_KINDS = {"renderer": "renderers", "gpu-process": "gpu_process", "": "bro
 def chromium_cpu_s() -> dict[int, tuple[str, float]]:
     """The Chromium processes this process started (through Playwright), by pid: each one's kind (its ``--type``,
     '' for the browser process) and the CPU seconds it has used, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     chromium: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+            name, parent, cpu = _proc_stat(entry.name)
         except OSError:  # it ended meanwhile
             continue
-        fields = tail.split()
-        parents[int(entry.name)] = int(fields[1])
-        if head.split("(", 1)[1].startswith("chrom"):
-            chromium[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        parents[int(entry.name)] = parent
+        if name.startswith("chrom"):
+            chromium[int(entry.name)] = cpu
     me, found = os.getpid(), {}
     for pid, cpu in chromium.items():
         ancestor, hops = parents.get(pid, 0), 0
